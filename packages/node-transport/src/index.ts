@@ -1,1 +1,5 @@
-export {}
+export * as NativeCrc32c from "./NativeCrc32c.ts"
+export * as NodeTransport from "./NodeTransport.ts"
+export * as IscsiClient from "./IscsiClient.ts"
+export { IscsiLive } from "./IscsiClient.ts"
+export * as NodeCrypto from "./NodeCrypto.ts"

@@ -1,0 +1,56 @@
+/**
+ * The byte transport under a connection: a service that dials `host:port` and returns a scoped
+ * `Channel` (batches of received chunks, vectored writes). Implemented for Node by
+ * `@effect-iscsi/node-transport` (TCP, optional TLS) and by the test harness (fault proxies, fake
+ * targets); core itself never touches a socket.
+ *
+ * Also the platform services core needs but cannot implement without Node: hashing for CHAP,
+ * random bytes, and a fast CRC32C for data digests (`Platform`).
+ *
+ * Not here: framing (that is `Framer`), iSCSI state (that is `Session`).
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Crc32c from "./Crc32c.ts"
+import type { IscsiError } from "./IscsiError.ts"
+
+/** One open byte stream. Closing its scope closes it. */
+export interface Channel {
+  /**
+   * The next batch of received chunks. Fails with `ConnectionLost` once the peer closed or the
+   * socket failed (a clean close is also a failure: an iSCSI connection never ends by itself).
+   * Chunks are fresh buffers that the transport never reuses, so views of them are safe to keep.
+   */
+  readonly pull: Effect.Effect<ReadonlyArray<Uint8Array>, IscsiError>
+  /** Write the chunks in order as one batch (corked). */
+  readonly writeAll: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, IscsiError>
+  /** Destroy the socket now (the pending pull fails). */
+  readonly destroy: Effect.Effect<void>
+}
+
+export interface Address {
+  readonly host: string
+  readonly port: number
+}
+
+export class Transport extends Context.Service<
+  Transport,
+  {
+    readonly connect: (address: Address) => Effect.Effect<Channel, IscsiError, Scope.Scope>
+  }
+>()("@effect-iscsi/core/Transport") {}
+
+export type HashAlgorithm = "MD5" | "SHA1" | "SHA256" | "SHA3-256"
+
+export class Platform extends Context.Service<
+  Platform,
+  {
+    /** A message digest (CHAP responses). */
+    readonly hash: (algorithm: HashAlgorithm, data: Uint8Array) => Uint8Array
+    /** Cryptographically strong random bytes (CHAP challenges, ISIDs). */
+    readonly randomBytes: (n: number) => Uint8Array
+    /** CRC32C for data digests (native where available). */
+    readonly crc32c: Crc32c.Fn
+  }
+>()("@effect-iscsi/core/Platform") {}

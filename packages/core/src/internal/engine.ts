@@ -1,0 +1,648 @@
+/**
+ * The synchronous heart of the session engine: per-session sequence state (ITT allocation, CmdSN
+ * window), per-connection state (ExpStatSN, framer, outbox), PDU routing by ITT and every task's
+ * state machine (SCSI command with Data-In/R2T/Data-Out, task management, text, NOP ping, logout).
+ *
+ * Everything here runs synchronously inside the reader fiber of a connection (or inside the
+ * submitting fiber for submission), with no Effect per PDU: this is the hot path (see
+ * packages/core/benchmark and RESULTS.md). The Effect shell lives in `../Session.ts`: it owns the
+ * fibers, the scopes and the timers, and turns task completions into Effect results.
+ *
+ * RFC 7143 sections: §4.2.2 (numbering and windowing), §11.3–11.8 (SCSI command, response, Data-In,
+ * Data-Out, R2T), §11.5–11.6 (TMF), §11.9 (Async), §11.10–11.11 (Text), §11.14–11.15 (Logout),
+ * §11.17 (Reject), §11.18–11.19 (NOP).
+ */
+import type * as Crc32c from "../Crc32c.ts"
+import * as IscsiError from "../IscsiError.ts"
+import * as Pdu from "../Pdu.ts"
+import { RESERVED_TAG } from "../PduTypes.ts"
+import type * as P from "../PduTypes.ts"
+import type { ScsiRequest, ScsiResult } from "../ScsiTransport.ts"
+import * as Serial from "../Serial.ts"
+import * as TextExchange from "../TextExchange.ts"
+import type * as TextKeys from "../TextKeys.ts"
+
+/** The negotiated values the engine reads (a subset of Negotiation.OperationalParameters). */
+export interface EngineParams {
+  readonly headerDigest: boolean
+  readonly dataDigest: boolean
+  /** Bounds every PDU we send (the target's MaxRecvDataSegmentLength). */
+  readonly maxXmitDataSegmentLength: number
+  readonly maxRecvDataSegmentLength: number
+  readonly firstBurstLength: number
+  readonly maxBurstLength: number
+  readonly initialR2T: boolean
+  readonly immediateData: boolean
+  readonly maxOutstandingR2T: number
+}
+
+export type Completion<A> = (
+  result: { readonly _tag: "ok"; readonly value: A } | { readonly _tag: "err"; readonly error: IscsiError.IscsiError }
+) => void
+
+const protocol = (message: string) => IscsiError.make(new IscsiError.ProtocolError({ message }))
+
+/** A unit of work that owns an ITT until it is released. */
+export abstract class Task {
+  itt = 0
+  conn: Conn | undefined
+  cmdSN = 0
+  sent = false
+  finished = false
+  /** Interrupted by the caller: PDUs for this ITT are dropped until the abort completes. */
+  abandoned = false
+  abstract readonly immediate: boolean
+  /** Build and enqueue the PDU(s) of this task on `conn` (called once the window allows). */
+  abstract start(conn: Conn): void
+  /** A target PDU carrying this task's ITT. */
+  abstract onPdu(pdu: P.TargetPdu): void
+  /** Fail the task (connection lost, reject, shutdown). */
+  abstract fail(error: IscsiError.IscsiError): void
+}
+
+/** Session-wide sequence state: one owner, never exposed. */
+export class SessionState {
+  cmdSN: number
+  expCmdSN: number
+  maxCmdSN: number
+  private nextItt = 1
+  readonly tasks = new Map<number, Task>()
+  /** Non-immediate tasks waiting for the CmdSN window to open (FIFO). */
+  readonly waiting: Array<Task> = []
+  readonly conns: Array<Conn> = []
+  closed: IscsiError.IscsiError | undefined
+  /** Called when the window is closed and someone waits (the shell pings to reopen it). */
+  onWindowClosed: () => void = () => {}
+  /** Unsolicited events (async messages, unroutable PDUs, rejects without a task). */
+  onEvent: (event: EngineEvent) => void = () => {}
+  /** A connection died (the shell decides: recovery or failure). */
+  onConnectionDead: (conn: Conn, error: IscsiError.IscsiError) => void = () => {}
+  /** Counters for observability. */
+  readonly stats = { commands: 0, pdusIn: 0, pdusOut: 0, bytesIn: 0, bytesOut: 0, windowWaits: 0 }
+
+  constructor(cmdSN: number, expCmdSN: number, maxCmdSN: number) {
+    this.cmdSN = cmdSN
+    this.expCmdSN = expCmdSN
+    this.maxCmdSN = maxCmdSN
+  }
+
+  /** Allocate an ITT: never 0xffffffff, never one in use. */
+  allocItt(): number {
+    for (;;) {
+      const itt = this.nextItt
+      this.nextItt = (itt + 1) >>> 0
+      if (itt === RESERVED_TAG) continue
+      if (!this.tasks.has(itt)) return itt
+    }
+  }
+
+  windowOpen(): boolean {
+    return Serial.lte(this.cmdSN, this.maxCmdSN)
+  }
+
+  /** RFC 7143 §4.2.2.1: take ExpCmdSN/MaxCmdSN from every target PDU, forward only, ignore nonsense. */
+  updateWindow(expCmdSN: number, maxCmdSN: number): void {
+    if (Serial.lt(maxCmdSN, Serial.add(expCmdSN, -1))) return
+    if (Serial.gt(expCmdSN, this.expCmdSN)) this.expCmdSN = expCmdSN
+    if (Serial.gt(maxCmdSN, this.maxCmdSN)) this.maxCmdSN = maxCmdSN
+    if (this.waiting.length > 0) this.drainWaiting()
+  }
+
+  /** Pick the live connection with the fewest tasks (MC/S); undefined when none. */
+  pickConn(): Conn | undefined {
+    let best: Conn | undefined
+    for (const c of this.conns) {
+      if (c.dead !== undefined || c.loggingOut) continue
+      if (best === undefined || c.active < best.active) best = c
+    }
+    return best
+  }
+
+  /** Register and start a task now, or queue it until the window opens. */
+  submit(task: Task, conn?: Conn): void {
+    if (this.closed) return task.fail(this.closed)
+    task.itt = this.allocItt()
+    this.tasks.set(task.itt, task)
+    if (task.immediate) {
+      const c = conn ?? this.pickConn()
+      if (c === undefined) return this.failTask(task, noConnection())
+      this.startOn(task, c, this.cmdSN)
+      return
+    }
+    if (this.waiting.length === 0 && this.windowOpen()) {
+      const c = conn ?? this.pickConn()
+      if (c === undefined) return this.failTask(task, noConnection())
+      const cmdSN = this.cmdSN
+      this.cmdSN = Serial.add(cmdSN, 1)
+      this.startOn(task, c, cmdSN)
+      return
+    }
+    if (conn !== undefined) task.conn = conn
+    this.stats.windowWaits++
+    this.waiting.push(task)
+    this.onWindowClosed()
+  }
+
+  private startOn(task: Task, conn: Conn, cmdSN: number): void {
+    task.conn = conn
+    task.cmdSN = cmdSN
+    task.sent = true
+    conn.active++
+    task.start(conn)
+  }
+
+  drainWaiting(): void {
+    while (this.waiting.length > 0 && this.windowOpen()) {
+      const task = this.waiting.shift()!
+      const c = task.conn !== undefined && task.conn.dead === undefined ? task.conn : this.pickConn()
+      if (c === undefined) {
+        this.failTask(task, noConnection())
+        continue
+      }
+      const cmdSN = this.cmdSN
+      this.cmdSN = Serial.add(cmdSN, 1)
+      this.startOn(task, c, cmdSN)
+    }
+  }
+
+  /** Remove a task that never started from the window queue; true when it was there. */
+  unqueue(task: Task): boolean {
+    const i = this.waiting.indexOf(task)
+    if (i < 0) return false
+    this.waiting.splice(i, 1)
+    return true
+  }
+
+  /** Free the task's ITT. */
+  release(task: Task): void {
+    if (this.tasks.get(task.itt) === task) this.tasks.delete(task.itt)
+    if (task.sent && task.conn !== undefined) {
+      task.conn.active--
+      task.sent = false
+    }
+  }
+
+  failTask(task: Task, error: IscsiError.IscsiError): void {
+    this.release(task)
+    task.fail(error)
+  }
+
+  /** Close the session: every task and waiter fails with `error`; later submissions too. */
+  close(error: IscsiError.IscsiError): void {
+    if (this.closed) return
+    this.closed = error
+    const waiting = this.waiting.splice(0)
+    for (const t of waiting) this.failTask(t, error)
+    for (const t of [...this.tasks.values()]) this.failTask(t, error)
+  }
+}
+
+const noConnection = () =>
+  IscsiError.make(new IscsiError.ConnectionLost({ message: "no live connection in the session" }))
+
+export type EngineEvent =
+  | { readonly _tag: "AsyncMessage"; readonly cid: number; readonly message: P.AsyncMessage }
+  | { readonly _tag: "Reject"; readonly cid: number; readonly reason: number; readonly itt: number }
+  | { readonly _tag: "Unroutable"; readonly cid: number; readonly opcode: string; readonly itt: number }
+  | { readonly _tag: "NopReply"; readonly cid: number; readonly ttt: number }
+
+/** One connection of a session: its ExpStatSN, framer output, outbox and liveness. */
+export class Conn {
+  expStatSN = 0
+  active = 0
+  dead: IscsiError.IscsiError | undefined
+  loggingOut = false
+  lastRx = Date.now()
+  /** Enqueue frames for the writer (set by the shell: offers to the writer's Queue). */
+  write: (frames: ReadonlyArray<Uint8Array>) => void = () => {}
+  readonly digest: Pdu.DigestOptions
+
+  constructor(
+    readonly cid: number,
+    readonly session: SessionState,
+    readonly params: EngineParams,
+    crc32c: Crc32c.Fn | undefined,
+    statSN: number
+  ) {
+    this.expStatSN = Serial.add(statSN, 1)
+    this.digest = { headerDigest: params.headerDigest, dataDigest: params.dataDigest, crc32c }
+  }
+
+  send(pdu: P.InitiatorPdu): void {
+    if (this.dead !== undefined) return
+    const frames = Pdu.encodeFrames(pdu, this.digest)
+    this.session.stats.pdusOut++
+    this.write(frames)
+  }
+
+  /** Handle a batch of decoded PDUs (reader fiber). */
+  receive(pdus: ReadonlyArray<P.Pdu>): void {
+    this.lastRx = Date.now()
+    const s = this.session
+    s.stats.pdusIn += pdus.length
+    for (let i = 0; i < pdus.length; i++) {
+      if (this.dead !== undefined) return
+      this.handle(pdus[i]!)
+    }
+  }
+
+  private handle(pdu: P.Pdu): void {
+    const s = this.session
+    switch (pdu._tag) {
+      case "ScsiDataIn": {
+        s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
+        if (pdu.statusPresent) this.advanceStatSN(pdu.statSN)
+        return this.route(pdu.itt, pdu)
+      }
+      case "ScsiResponse":
+      case "TaskManagementResponse":
+      case "TextResponse":
+      case "LogoutResponse": {
+        s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
+        this.advanceStatSN(pdu.statSN)
+        return this.route(pdu.itt, pdu)
+      }
+      case "ReadyToTransfer": {
+        // R2T carries the next StatSN and does not advance it
+        s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
+        return this.route(pdu.itt, pdu)
+      }
+      case "NopIn": {
+        s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
+        if (pdu.itt !== RESERVED_TAG) this.advanceStatSN(pdu.statSN)
+        if (pdu.ttt !== RESERVED_TAG) {
+          // target ping: answer with ITT 0xffffffff, same TTT and LUN, immediate, CmdSN not advanced
+          this.send({
+            _tag: "NopOut",
+            immediate: true,
+            lun: pdu.lun,
+            itt: RESERVED_TAG,
+            ttt: pdu.ttt,
+            cmdSN: s.cmdSN,
+            expStatSN: this.expStatSN,
+            data: pdu.data.length > 0 ? pdu.data.slice(0, this.params.maxXmitDataSegmentLength) : new Uint8Array(0)
+          })
+          s.onEvent({ _tag: "NopReply", cid: this.cid, ttt: pdu.ttt })
+        }
+        if (pdu.itt !== RESERVED_TAG) this.route(pdu.itt, pdu)
+        return
+      }
+      case "AsyncMessage": {
+        s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
+        this.advanceStatSN(pdu.statSN)
+        s.onEvent({ _tag: "AsyncMessage", cid: this.cid, message: pdu })
+        return
+      }
+      case "Reject": {
+        s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
+        this.advanceStatSN(pdu.statSN)
+        const itt = pdu.data.length >= 20 ? readU32(pdu.data, 16) : RESERVED_TAG
+        const task = itt !== RESERVED_TAG ? s.tasks.get(itt) : undefined
+        if (task !== undefined && task.conn === this && !task.abandoned) {
+          s.failTask(task, rejectError(pdu.reason))
+        } else {
+          s.onEvent({ _tag: "Reject", cid: this.cid, reason: pdu.reason, itt })
+        }
+        return
+      }
+      case "LoginResponse":
+        return this.kill(protocol("Login Response in full feature phase"))
+      default:
+        return this.kill(protocol(`unexpected PDU from target: ${pdu._tag}`))
+    }
+  }
+
+  private advanceStatSN(statSN: number): void {
+    if (Serial.gte(statSN, this.expStatSN)) this.expStatSN = Serial.add(statSN, 1)
+  }
+
+  private route(itt: number, pdu: P.TargetPdu): void {
+    const task = this.session.tasks.get(itt)
+    if (task === undefined || task.conn !== this) {
+      this.session.onEvent({ _tag: "Unroutable", cid: this.cid, opcode: pdu._tag, itt })
+      return
+    }
+    if (task.abandoned) {
+      // aborted by the caller: the target may still finish it; nothing to deliver
+      return
+    }
+    task.onPdu(pdu)
+  }
+
+  /** Mark the connection dead (idempotent); the shell closes the socket and decides what follows. */
+  kill(error: IscsiError.IscsiError): void {
+    if (this.dead !== undefined) return
+    this.dead = error
+    this.session.onConnectionDead(this, error)
+  }
+}
+
+const readU32 = (b: Uint8Array, o: number): number =>
+  ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
+
+const REJECT_REASONS: Record<number, string> = {
+  0x02: "data (payload) digest error",
+  0x03: "SNACK reject",
+  0x04: "protocol error",
+  0x05: "command not supported",
+  0x06: "immediate command reject: too many immediate commands",
+  0x07: "task in progress",
+  0x08: "invalid data ACK",
+  0x09: "invalid PDU field",
+  0x0a: "long operation reject: out of resources",
+  0x0b: "deprecated (negotiation reset)",
+  0x0c: "waiting for logout"
+}
+
+export const rejectError = (reason: number): IscsiError.IscsiError => {
+  const description = REJECT_REASONS[reason] ?? `reason 0x${reason.toString(16)}`
+  return IscsiError.make(
+    new IscsiError.PduRejected({ reason, description, message: `target rejected the PDU: ${description}` })
+  )
+}
+
+const EMPTY = new Uint8Array(0)
+const SCSI_STATUS_GOOD = 0
+
+/** A SCSI command: submission, immediate/unsolicited data, R2T → Data-Out, Data-In reassembly, status. */
+export class ScsiTask extends Task {
+  readonly immediate = false
+  private readonly readBuf: Uint8Array
+  private readonly expectedRead: number
+  private highWater = 0
+  private expDataSN = 0
+  private readonly dataOut: Uint8Array
+  private outstandingR2T = 0
+
+  constructor(
+    readonly lun: bigint,
+    readonly request: ScsiRequest,
+    private readonly done: Completion<ScsiResult>
+  ) {
+    super()
+    const wantsRead = request.direction === "read" || request.direction === "bidirectional"
+    this.expectedRead = wantsRead ? (request.readLength ?? 0) : 0
+    this.readBuf =
+      this.expectedRead === 0
+        ? EMPTY
+        : request.readInto !== undefined && request.readInto.length >= this.expectedRead
+          ? request.readInto
+          : new Uint8Array(this.expectedRead)
+    this.dataOut =
+      request.direction === "write" || request.direction === "bidirectional" ? (request.dataOut ?? EMPTY) : EMPTY
+  }
+
+  start(conn: Conn): void {
+    const p = conn.params
+    const out = this.dataOut
+    const total = out.length
+    const maxPdu = p.maxXmitDataSegmentLength
+    let immediateLen = 0
+    if (total > 0 && p.immediateData) immediateLen = Math.min(total, p.firstBurstLength, maxPdu)
+    const unsolicitedLimit = p.initialR2T ? immediateLen : Math.min(total, p.firstBurstLength)
+    const unsolicitedDataOut = unsolicitedLimit > immediateLen
+    const isRead = this.request.direction === "read" || this.request.direction === "bidirectional"
+    const isWrite = this.request.direction === "write" || this.request.direction === "bidirectional"
+    conn.send({
+      _tag: "ScsiCommand",
+      immediate: false,
+      final: !unsolicitedDataOut,
+      read: isRead,
+      write: isWrite,
+      attribute: this.request.attribute ?? "Simple",
+      lun: this.lun,
+      itt: this.itt,
+      expectedDataTransferLength: isWrite ? total : this.expectedRead,
+      cmdSN: this.cmdSN,
+      expStatSN: conn.expStatSN,
+      cdb: this.request.cdb,
+      bidiReadLength: this.request.direction === "bidirectional" ? this.expectedRead : undefined,
+      data: immediateLen > 0 ? out.subarray(0, immediateLen) : EMPTY
+    })
+    if (unsolicitedDataOut) this.sendSequence(conn, RESERVED_TAG, immediateLen, unsolicitedLimit - immediateLen)
+  }
+
+  /** Send `length` bytes from `offset` as Data-Out PDUs ≤ MaxXmitDataSegmentLength, DataSN from 0, F on the last. */
+  private sendSequence(conn: Conn, ttt: number, offset: number, length: number): void {
+    const maxPdu = conn.params.maxXmitDataSegmentLength
+    const end = offset + length
+    let dataSN = 0
+    for (let o = offset; o < end; o += maxPdu) {
+      const n = Math.min(maxPdu, end - o)
+      conn.send({
+        _tag: "ScsiDataOut",
+        final: o + n >= end,
+        lun: this.lun,
+        itt: this.itt,
+        ttt,
+        expStatSN: conn.expStatSN,
+        dataSN: dataSN++,
+        bufferOffset: o,
+        data: this.dataOut.subarray(o, o + n)
+      })
+    }
+  }
+
+  onPdu(pdu: P.TargetPdu): void {
+    const conn = this.conn!
+    switch (pdu._tag) {
+      case "ScsiDataIn": {
+        if (pdu.dataSN !== this.expDataSN) {
+          return this.abortWith(protocol(`Data-In DataSN ${pdu.dataSN}, expected ${this.expDataSN}`))
+        }
+        this.expDataSN = (this.expDataSN + 1) >>> 0
+        const len = pdu.data.length
+        const end = pdu.bufferOffset + len
+        if (end > this.expectedRead) {
+          return this.abortWith(protocol(`Data-In beyond the expected length (${end} > ${this.expectedRead} bytes)`))
+        }
+        if (len > 0) {
+          this.readBuf.set(pdu.data, pdu.bufferOffset)
+          if (end > this.highWater) this.highWater = end
+        }
+        if (pdu.statusPresent) {
+          if (!pdu.final) return this.abortWith(protocol("Data-In with S bit but without F bit"))
+          this.complete(pdu.status, 0, EMPTY, pdu.underflow, pdu.overflow, pdu.residualCount, false, false, 0)
+        }
+        return
+      }
+      case "ScsiResponse": {
+        let sense: Uint8Array | undefined
+        if (pdu.data.length >= 2) {
+          const senseLength = (pdu.data[0]! << 8) | pdu.data[1]!
+          if (senseLength > 0) sense = pdu.data.slice(2, 2 + Math.min(senseLength, pdu.data.length - 2))
+        }
+        if (pdu.response !== 0 && pdu.status === SCSI_STATUS_GOOD) {
+          // target failure without a SCSI status
+          return this.finish({
+            _tag: "err",
+            error: IscsiError.make(
+              new IscsiError.ProtocolError({
+                message: `SCSI response: target failure (response 0x${pdu.response.toString(16)})`
+              })
+            )
+          })
+        }
+        this.complete(
+          pdu.status,
+          pdu.response,
+          sense,
+          pdu.underflow,
+          pdu.overflow,
+          pdu.residualCount,
+          pdu.bidiUnderflow,
+          pdu.bidiOverflow,
+          pdu.bidiResidualCount
+        )
+        return
+      }
+      case "ReadyToTransfer": {
+        const total = this.dataOut.length
+        if (pdu.desiredDataTransferLength === 0 || pdu.bufferOffset + pdu.desiredDataTransferLength > total) {
+          return this.abortWith(
+            protocol(
+              `R2T for bytes ${pdu.bufferOffset}+${pdu.desiredDataTransferLength} outside the ${total}-byte write`
+            )
+          )
+        }
+        if (pdu.desiredDataTransferLength > conn.params.maxBurstLength) {
+          return this.abortWith(protocol(`R2T of ${pdu.desiredDataTransferLength} bytes exceeds MaxBurstLength`))
+        }
+        if (++this.outstandingR2T > 4096) {
+          return this.abortWith(protocol("endless R2Ts"))
+        }
+        this.sendSequence(conn, pdu.ttt, pdu.bufferOffset, pdu.desiredDataTransferLength)
+        return
+      }
+      default:
+        return this.abortWith(protocol(`unexpected ${pdu._tag} for a SCSI task`))
+    }
+  }
+
+  private complete(
+    status: number,
+    response: number,
+    sense: Uint8Array | undefined,
+    underflow: boolean,
+    overflow: boolean,
+    residualCount: number,
+    bidiUnderflow: boolean,
+    bidiOverflow: boolean,
+    bidiResidualCount: number
+  ): void {
+    let length = this.highWater
+    if (this.expectedRead > 0 && underflow) length = Math.min(length, Math.max(0, this.expectedRead - residualCount))
+    this.finish({
+      _tag: "ok",
+      value: {
+        status,
+        data: length === this.readBuf.length ? this.readBuf : this.readBuf.subarray(0, length),
+        sense,
+        response,
+        underflow,
+        overflow,
+        residualCount,
+        bidiUnderflow,
+        bidiOverflow,
+        bidiResidualCount
+      }
+    })
+  }
+
+  /** ERL 0: a broken task is failed; the shell sends ABORT TASK for it to clean the target side. */
+  onAbortNeeded: (task: ScsiTask) => void = () => {}
+
+  private abortWith(error: IscsiError.IscsiError): void {
+    this.abandoned = true
+    this.finish({ _tag: "err", error }, false)
+    this.onAbortNeeded(this)
+  }
+
+  private finish(result: Parameters<Completion<ScsiResult>>[0], release = true): void {
+    if (this.finished) return
+    this.finished = true
+    if (release) this.conn?.session.release(this)
+    this.done(result)
+  }
+
+  fail(error: IscsiError.IscsiError): void {
+    this.finish({ _tag: "err", error })
+  }
+}
+
+/** A request answered by one PDU (TMF, logout, NOP ping), immediate by default. */
+export class SimpleTask<A> extends Task {
+  constructor(
+    readonly immediate: boolean,
+    private readonly build: (task: SimpleTask<A>, conn: Conn) => P.InitiatorPdu,
+    private readonly accept: (pdu: P.TargetPdu) => A | IscsiError.IscsiError,
+    private readonly done: Completion<A>
+  ) {
+    super()
+  }
+  start(conn: Conn): void {
+    conn.send(this.build(this, conn))
+  }
+  onPdu(pdu: P.TargetPdu): void {
+    const r = this.accept(pdu)
+    this.finish(r instanceof IscsiError.IscsiError ? { _tag: "err", error: r } : { _tag: "ok", value: r })
+  }
+  private finish(result: Parameters<Completion<A>>[0]): void {
+    if (this.finished) return
+    this.finished = true
+    this.conn?.session.release(this)
+    this.done(result)
+  }
+  fail(error: IscsiError.IscsiError): void {
+    this.finish({ _tag: "err", error })
+  }
+}
+
+/** A full-feature Text exchange (SendTargets …) with continuation (F=0 → empty request with the TTT). */
+export class TextTask extends Task {
+  readonly immediate = false
+  private readonly exchange = TextExchange.make()
+  constructor(
+    private readonly data: Uint8Array,
+    private readonly done: Completion<ReadonlyArray<TextKeys.Pair>>
+  ) {
+    super()
+  }
+  start(conn: Conn): void {
+    this.request(conn, RESERVED_TAG, this.data)
+  }
+  private request(conn: Conn, ttt: number, data: Uint8Array): void {
+    conn.send({
+      _tag: "TextRequest",
+      immediate: false,
+      final: true,
+      continue: false,
+      lun: 0n,
+      itt: this.itt,
+      ttt,
+      cmdSN: this.cmdSN,
+      expStatSN: conn.expStatSN,
+      data
+    })
+  }
+  onPdu(pdu: P.TargetPdu): void {
+    if (pdu._tag !== "TextResponse") return this.fail(protocol(`unexpected ${pdu._tag} in a text exchange`))
+    const r = this.exchange.push(pdu)
+    if (r._tag === "Failure") return this.fail(r.failure)
+    if (r.success._tag === "Done") return this.finish({ _tag: "ok", value: r.success.pairs })
+    // F=0: the next (empty) Text Request carries the returned TTT and the next CmdSN (RFC 7143 §11.10.4)
+    const s = this.conn!.session
+    this.cmdSN = s.cmdSN
+    s.cmdSN = Serial.add(s.cmdSN, 1)
+    this.request(this.conn!, r.success.ttt, EMPTY)
+  }
+  private finish(result: Parameters<Completion<ReadonlyArray<TextKeys.Pair>>>[0]): void {
+    if (this.finished) return
+    this.finished = true
+    this.conn?.session.release(this)
+    this.done(result)
+  }
+  fail(error: IscsiError.IscsiError): void {
+    this.finish({ _tag: "err", error })
+  }
+}

@@ -1,0 +1,433 @@
+/**
+ * The SCSI command set as Effect programs: every command of `packages/scsi` built from its CDB
+ * module, run through one shared command runner on the `ScsiTransport` service, and decoded.
+ *
+ * ```ts
+ * Effect.runPromise(Scsi.read10(lun, lba, n).pipe(Effect.provide(IscsiLive)))
+ * ```
+ *
+ * - READ/WRITE programs take the transfer length in blocks (READ) or the data (WRITE) and an
+ *   `options.blockSize` that defaults to 512: the CDB carries blocks, the data-in length is
+ *   `blocks × blockSize`. For other block sizes pass it (or use `BlockDevice`, which discovers it).
+ * - Status and sense become `ScsiError` (see `ScsiError.ts`); transport failures are `IscsiError`.
+ * - Retries: every command applies the schedule in `RetrySchedule` (default `defaultRetrySchedule`:
+ *   5 retries, exponential from 10 ms, jittered) while the error `isRetryable`; transport errors are
+ *   retried only for idempotent commands (not COMPARE AND WRITE, not PERSISTENT RESERVE OUT).
+ *   Replace it with `Effect.provideService(Scsi.RetrySchedule, Schedule.recurs(0))`.
+ * - Cancellation is interruption: interrupting the fiber abandons the task.
+ *
+ * Not here: byte layouts (the CDB modules), capacity bookkeeping and bounds (`BlockDevice`).
+ */
+import type * as IscsiError from "@effect-iscsi/core/IscsiError"
+import type { Direction, ScsiResult, ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as CompareAndWrite from "./CompareAndWrite.ts"
+import * as GetLbaStatus from "./GetLbaStatus.ts"
+import * as Inquiry from "./Inquiry.ts"
+import * as Runner from "./internal/runner.ts"
+import * as ModePages from "./ModePages.ts"
+import * as PersistentReservation from "./PersistentReservation.ts"
+import * as ReadCapacity from "./ReadCapacity.ts"
+import * as ReadWrite from "./ReadWrite.ts"
+import * as ReportLuns from "./ReportLuns.ts"
+import * as ScsiError from "./ScsiError.ts"
+import * as Sense from "./Sense.ts"
+import * as UnitControl from "./UnitControl.ts"
+import * as Unmap from "./Unmap.ts"
+import * as WriteSame from "./WriteSame.ts"
+
+export { defaultRetrySchedule, RetrySchedule, shouldRetry } from "./internal/runner.ts"
+
+/** What every command can fail with. */
+export type CommandError = ScsiError.ScsiError | IscsiError.IscsiError
+
+/** A command program. */
+export type Command<A> = Effect.Effect<A, CommandError, ScsiTransport>
+
+const DEFAULT_BLOCK_SIZE = 512
+
+export interface ReadOptions extends ReadWrite.TransferOptions {
+  /** Bytes per logical block (default 512). */
+  readonly blockSize?: number | undefined
+  /** Place the data here (length ≥ blocks × blockSize) instead of a new buffer. */
+  readonly into?: Uint8Array | undefined
+}
+
+export interface WriteOptions extends ReadWrite.TransferOptions {
+  /** Bytes per logical block (default 512); the data length must be a multiple of it. */
+  readonly blockSize?: number | undefined
+}
+
+const blocksOf = (data: Uint8Array, blockSize: number | undefined): Result.Result<number, ScsiError.ScsiError> => {
+  const bs = blockSize ?? DEFAULT_BLOCK_SIZE
+  if (!Number.isInteger(bs) || bs <= 0) return Result.fail(ScsiError.invalidArgument(`block size ${bs} is not a positive integer`))
+  if (data.length % bs !== 0) {
+    return Result.fail(ScsiError.invalidArgument(`data length ${data.length} is not a multiple of the block size ${bs}`))
+  }
+  return Result.succeed(data.length / bs)
+}
+
+const readLength = (blocks: number, blockSize: number | undefined): Result.Result<number, ScsiError.ScsiError> => {
+  const bs = blockSize ?? DEFAULT_BLOCK_SIZE
+  if (!Number.isInteger(bs) || bs <= 0) return Result.fail(ScsiError.invalidArgument(`block size ${bs} is not a positive integer`))
+  if (!Number.isSafeInteger(blocks) || blocks < 0) return Result.fail(ScsiError.invalidArgument(`block count ${blocks} is invalid`))
+  return Result.succeed(blocks * bs)
+}
+
+const readProgram = (cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>) =>
+  function*(lun: number, lba: number, blocks: number, options?: ReadOptions) {
+    const length = yield* Effect.fromResult(readLength(blocks, options?.blockSize))
+    const result = yield* Runner.run({
+      lun,
+      cdb: cdb(lba, blocks, options),
+      direction: "read",
+      readLength: length,
+      readInto: options?.into,
+      exactTransfer: true
+    })
+    return result.data
+  }
+
+const writeProgram = (
+  cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
+) =>
+  function*(lun: number, lba: number, data: Uint8Array, options?: WriteOptions) {
+    const blocks = yield* Effect.fromResult(blocksOf(data, options?.blockSize))
+    yield* Runner.run({ lun, cdb: cdb(lba, blocks, options), direction: "write", dataOut: data, exactTransfer: true })
+  }
+
+/** TEST UNIT READY (SPC-5 §6.47): succeeds when the LUN is ready. */
+export const testUnitReady = Effect.fn("Scsi.testUnitReady")(function*(lun: number) {
+  yield* Runner.run({ lun, cdb: UnitControl.cdbTestUnitReady(), direction: "none" })
+})
+
+/** INQUIRY standard data. */
+export const inquiry = Effect.fn("Scsi.inquiry")(function*(lun: number) {
+  const r = yield* Runner.run({ lun, cdb: Inquiry.cdb({ allocationLength: 255 }), direction: "read", readLength: 255 })
+  return yield* Effect.fromResult(Inquiry.decodeStandard(r.data))
+})
+
+/** INQUIRY with EVPD: the raw page (header checked against `page`). */
+export const inquiryVpd = Effect.fn("Scsi.inquiryVpd")(function*(lun: number, page: number) {
+  const r = yield* Runner.run({
+    lun,
+    cdb: Inquiry.cdb({ evpd: true, page, allocationLength: 4096 }),
+    direction: "read",
+    readLength: 4096
+  })
+  yield* Effect.fromResult(Inquiry.decodeVpdHeader(r.data, page))
+  return r.data
+})
+
+const vpd = <A>(name: string, page: number, decode: (data: Uint8Array) => Result.Result<A, ScsiError.ScsiError>) =>
+  Effect.fn(name)(function*(lun: number) {
+    const data = yield* inquiryVpd(lun, page)
+    return yield* Effect.fromResult(decode(data))
+  })
+
+/** VPD 00h: supported VPD pages. */
+export const supportedVpdPages = vpd("Scsi.supportedVpdPages", Inquiry.VpdPage.SupportedPages, Inquiry.decodeSupportedPages)
+/** VPD 80h: unit serial number. */
+export const unitSerialNumber = vpd("Scsi.unitSerialNumber", Inquiry.VpdPage.UnitSerialNumber, Inquiry.decodeUnitSerialNumber)
+/** VPD 83h: device identification designators. */
+export const deviceIdentification = vpd(
+  "Scsi.deviceIdentification",
+  Inquiry.VpdPage.DeviceIdentification,
+  Inquiry.decodeDeviceIdentification
+)
+/** VPD B0h: block limits. */
+export const blockLimits = vpd("Scsi.blockLimits", Inquiry.VpdPage.BlockLimits, Inquiry.decodeBlockLimits)
+/** VPD B1h: block device characteristics. */
+export const blockDeviceCharacteristics = vpd(
+  "Scsi.blockDeviceCharacteristics",
+  Inquiry.VpdPage.BlockDeviceCharacteristics,
+  Inquiry.decodeBlockDeviceCharacteristics
+)
+/** VPD B2h: logical block provisioning. */
+export const logicalBlockProvisioning = vpd(
+  "Scsi.logicalBlockProvisioning",
+  Inquiry.VpdPage.LogicalBlockProvisioning,
+  Inquiry.decodeLogicalBlockProvisioning
+)
+
+export const readCapacity10 = Effect.fn("Scsi.readCapacity10")(function*(lun: number) {
+  const r = yield* Runner.run({ lun, cdb: ReadCapacity.cdb10(), direction: "read", readLength: 8 })
+  return yield* Effect.fromResult(ReadCapacity.decode10(r.data))
+})
+
+export const readCapacity16 = Effect.fn("Scsi.readCapacity16")(function*(lun: number) {
+  const r = yield* Runner.run({ lun, cdb: ReadCapacity.cdb16(32), direction: "read", readLength: 32 })
+  return yield* Effect.fromResult(ReadCapacity.decode16(r.data))
+})
+
+/** READ (6): 1..256 blocks below LBA 2^21 (no DPO/FUA in this CDB). */
+export const read6 = Effect.fn("Scsi.read6")(readProgram((lba, blocks) => ReadWrite.cdbRead6(lba, blocks)))
+export const read10 = Effect.fn("Scsi.read10")(readProgram(ReadWrite.cdbRead10))
+export const read12 = Effect.fn("Scsi.read12")(readProgram(ReadWrite.cdbRead12))
+export const read16 = Effect.fn("Scsi.read16")(readProgram(ReadWrite.cdbRead16))
+
+/** WRITE (6): 1..256 blocks below LBA 2^21 (no DPO/FUA in this CDB). */
+export const write6 = Effect.fn("Scsi.write6")(writeProgram((lba, blocks) => ReadWrite.cdbWrite6(lba, blocks)))
+export const write10 = Effect.fn("Scsi.write10")(writeProgram(ReadWrite.cdbWrite10))
+export const write12 = Effect.fn("Scsi.write12")(writeProgram(ReadWrite.cdbWrite12))
+export const write16 = Effect.fn("Scsi.write16")(writeProgram(ReadWrite.cdbWrite16))
+
+export interface WriteAndVerifyOptions {
+  readonly blockSize?: number | undefined
+  readonly dpo?: boolean | undefined
+  readonly protect?: number | undefined
+  readonly group?: number | undefined
+}
+
+/** WRITE AND VERIFY (10), BYTCHK 0: write, then the target verifies the medium. */
+export const writeAndVerify10 = Effect.fn("Scsi.writeAndVerify10")(writeProgram(ReadWrite.cdbWriteAndVerify10))
+/** WRITE AND VERIFY (16), BYTCHK 0. */
+export const writeAndVerify16 = Effect.fn("Scsi.writeAndVerify16")(writeProgram(ReadWrite.cdbWriteAndVerify16))
+
+export interface VerifyOptions {
+  readonly dpo?: boolean | undefined
+  readonly protect?: number | undefined
+  readonly group?: number | undefined
+  /** Compare this data (BYTCHK 01b) with the medium; mismatch fails with a Miscompare reason. */
+  readonly data?: Uint8Array | undefined
+  readonly blockSize?: number | undefined
+}
+
+const verifyProgram = (
+  cdb: (lba: number, blocks: number, o?: ReadWrite.VerifyOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
+) =>
+  function*(lun: number, lba: number, blocks: number, options?: VerifyOptions) {
+    const data = options?.data
+    if (data !== undefined) {
+      const n = yield* Effect.fromResult(blocksOf(data, options?.blockSize))
+      if (n !== blocks) return yield* ScsiError.invalidArgument(`verify data holds ${n} blocks, not ${blocks}`)
+    }
+    yield* Runner.run({
+      lun,
+      cdb: cdb(lba, blocks, {
+        dpo: options?.dpo,
+        protect: options?.protect,
+        group: options?.group,
+        byteCheck: data === undefined ? 0 : 1
+      }),
+      direction: data === undefined ? "none" : "write",
+      dataOut: data
+    })
+  }
+
+/** VERIFY (10): medium check (no data), or byte-by-byte compare with `options.data`. */
+export const verify10 = Effect.fn("Scsi.verify10")(verifyProgram(ReadWrite.cdbVerify10))
+export const verify16 = Effect.fn("Scsi.verify16")(verifyProgram(ReadWrite.cdbVerify16))
+
+export interface SynchronizeCacheOptions {
+  readonly lba?: number | undefined
+  /** 0 (default): to the end of the medium. */
+  readonly blocks?: number | undefined
+  readonly immediate?: boolean | undefined
+  readonly group?: number | undefined
+}
+
+export const synchronizeCache10 = Effect.fn("Scsi.synchronizeCache10")(function*(lun: number, options?: SynchronizeCacheOptions) {
+  yield* Runner.run({ lun, cdb: ReadWrite.cdbSynchronizeCache10(options?.lba ?? 0, options?.blocks ?? 0, options), direction: "none" })
+})
+
+export const synchronizeCache16 = Effect.fn("Scsi.synchronizeCache16")(function*(lun: number, options?: SynchronizeCacheOptions) {
+  yield* Runner.run({ lun, cdb: ReadWrite.cdbSynchronizeCache16(options?.lba ?? 0, options?.blocks ?? 0, options), direction: "none" })
+})
+
+/** REPORT LUNS, sent to `lun` (default 0, the well-known addressed LUN of most targets). */
+export const reportLuns = Effect.fn("Scsi.reportLuns")(function*(lun?: number) {
+  const len = 16 + 8 * 512
+  const r = yield* Runner.run({ lun: lun ?? 0, cdb: ReportLuns.cdb({ allocationLength: len }), direction: "read", readLength: len })
+  return yield* Effect.fromResult(ReportLuns.decode(r.data))
+})
+
+/** REQUEST SENSE: the LUN's current sense data (NO SENSE when nothing is pending). */
+export const requestSense = Effect.fn("Scsi.requestSense")(function*(lun: number, options?: { readonly descriptorFormat?: boolean }) {
+  const r = yield* Runner.run({
+    lun,
+    cdb: Sense.cdbRequestSense({ descriptorFormat: options?.descriptorFormat, allocationLength: 252 }),
+    direction: "read",
+    readLength: 252
+  })
+  return yield* Effect.fromResult(Sense.decode(r.data))
+})
+
+/** MODE SENSE (6): header, block descriptors and pages (caching/control decoded when present). */
+export const modeSense6 = Effect.fn("Scsi.modeSense6")(function*(lun: number, options?: ModePages.ModeSenseOptions) {
+  const len = options?.allocationLength ?? 255
+  const r = yield* Runner.run({
+    lun,
+    cdb: ModePages.cdbModeSense6({ ...options, allocationLength: len }),
+    direction: "read",
+    readLength: len
+  })
+  return yield* Effect.fromResult(ModePages.decodeModeSense6(r.data))
+})
+
+export const modeSense10 = Effect.fn("Scsi.modeSense10")(function*(lun: number, options?: ModePages.ModeSenseOptions) {
+  const len = options?.allocationLength ?? 4096
+  const r = yield* Runner.run({
+    lun,
+    cdb: ModePages.cdbModeSense10({ ...options, allocationLength: len }),
+    direction: "read",
+    readLength: len
+  })
+  return yield* Effect.fromResult(ModePages.decodeModeSense10(r.data))
+})
+
+/** MODE SELECT (6) with these pages (e.g. `ModePages.encodeCaching(...)`). */
+export const modeSelect6 = Effect.fn("Scsi.modeSelect6")(function*(
+  lun: number,
+  pages: ReadonlyArray<Uint8Array>,
+  options?: ModePages.ModeSelectOptions
+) {
+  const data = ModePages.encodeModeSelect6(pages)
+  yield* Runner.run({ lun, cdb: ModePages.cdbModeSelect6(data.length, options), direction: "write", dataOut: data })
+})
+
+export const modeSelect10 = Effect.fn("Scsi.modeSelect10")(function*(
+  lun: number,
+  pages: ReadonlyArray<Uint8Array>,
+  options?: ModePages.ModeSelectOptions
+) {
+  const data = ModePages.encodeModeSelect10(pages)
+  yield* Runner.run({ lun, cdb: ModePages.cdbModeSelect10(data.length, options), direction: "write", dataOut: data })
+})
+
+/** UNMAP these ranges (thin-provisioned LUNs). */
+export const unmap = Effect.fn("Scsi.unmap")(function*(
+  lun: number,
+  ranges: ReadonlyArray<Unmap.Range>,
+  options?: { readonly anchor?: boolean | undefined; readonly group?: number | undefined }
+) {
+  const data = yield* Effect.fromResult(Unmap.encodeParameterList(ranges))
+  yield* Runner.run({ lun, cdb: Unmap.cdb(data.length, options), direction: "write", dataOut: data })
+})
+
+/** WRITE SAME (10): `block` (one logical block) written to `blocks` blocks; `unmap: true` deallocates. */
+export const writeSame10 = Effect.fn("Scsi.writeSame10")(function*(
+  lun: number,
+  lba: number,
+  blocks: number,
+  block: Uint8Array,
+  options?: WriteSame.WriteSameOptions
+) {
+  yield* Runner.run({ lun, cdb: WriteSame.cdb10(lba, blocks, options), direction: "write", dataOut: block })
+})
+
+/** WRITE SAME (16); with `ndob: true` pass `undefined` as the block. */
+export const writeSame16 = Effect.fn("Scsi.writeSame16")(function*(
+  lun: number,
+  lba: number,
+  blocks: number,
+  block: Uint8Array | undefined,
+  options?: WriteSame.WriteSameOptions
+) {
+  yield* Runner.run({
+    lun,
+    cdb: WriteSame.cdb16(lba, blocks, options),
+    direction: block === undefined ? "none" : "write",
+    dataOut: block
+  })
+})
+
+/**
+ * COMPARE AND WRITE: atomically compare `compare` with the medium at `lba` and, if equal, write
+ * `write`. A mismatch fails with the (non-retryable) Miscompare reason. Not idempotent.
+ */
+export const compareAndWrite = Effect.fn("Scsi.compareAndWrite")(function*(
+  lun: number,
+  lba: number,
+  compare: Uint8Array,
+  write: Uint8Array,
+  options?: CompareAndWrite.CompareAndWriteOptions & { readonly blockSize?: number | undefined }
+) {
+  if (compare.length !== write.length) {
+    return yield* ScsiError.invalidArgument(`compare (${compare.length} bytes) and write (${write.length} bytes) differ in length`)
+  }
+  const blocks = yield* Effect.fromResult(blocksOf(compare, options?.blockSize))
+  yield* Runner.run({
+    lun,
+    cdb: CompareAndWrite.cdb(lba, blocks, options),
+    direction: "write",
+    dataOut: CompareAndWrite.encodeDataOut(compare, write),
+    idempotent: false
+  })
+})
+
+/** PERSISTENT RESERVE IN: raw parameter data for a service action (see `readKeys`, `readReservation`). */
+export const persistentReserveIn = Effect.fn("Scsi.persistentReserveIn")(function*(
+  lun: number,
+  serviceAction: number,
+  allocationLength?: number
+) {
+  const len = allocationLength ?? 4096
+  const r = yield* Runner.run({ lun, cdb: PersistentReservation.cdbIn(serviceAction, len), direction: "read", readLength: len })
+  return r.data
+})
+
+export const readKeys = Effect.fn("Scsi.readKeys")(function*(lun: number) {
+  const data = yield* persistentReserveIn(lun, PersistentReservation.InAction.ReadKeys)
+  return yield* Effect.fromResult(PersistentReservation.decodeReadKeys(data))
+})
+
+export const readReservation = Effect.fn("Scsi.readReservation")(function*(lun: number) {
+  const data = yield* persistentReserveIn(lun, PersistentReservation.InAction.ReadReservation)
+  return yield* Effect.fromResult(PersistentReservation.decodeReadReservation(data))
+})
+
+export const reportCapabilities = Effect.fn("Scsi.reportCapabilities")(function*(lun: number) {
+  const data = yield* persistentReserveIn(lun, PersistentReservation.InAction.ReportCapabilities)
+  return yield* Effect.fromResult(PersistentReservation.decodeReportCapabilities(data))
+})
+
+/** PERSISTENT RESERVE OUT (REGISTER, RESERVE, RELEASE, …). Not idempotent. */
+export const persistentReserveOut = Effect.fn("Scsi.persistentReserveOut")(function*(
+  lun: number,
+  serviceAction: number,
+  parameters: PersistentReservation.OutParameters,
+  options?: { readonly type?: number | undefined; readonly scope?: number | undefined }
+) {
+  const data = yield* Effect.fromResult(PersistentReservation.encodeOutParameters(parameters))
+  yield* Runner.run({
+    lun,
+    cdb: PersistentReservation.cdbOut(serviceAction, { ...options, parameterListLength: data.length }),
+    direction: "write",
+    dataOut: data,
+    idempotent: false
+  })
+})
+
+export const startStopUnit = Effect.fn("Scsi.startStopUnit")(function*(lun: number, options?: UnitControl.StartStopOptions) {
+  yield* Runner.run({ lun, cdb: UnitControl.cdbStartStopUnit(options), direction: "none" })
+})
+
+/** GET LBA STATUS from `lba`: provisioning status descriptors. */
+export const getLbaStatus = Effect.fn("Scsi.getLbaStatus")(function*(lun: number, lba: number) {
+  const len = 8 + 16 * 64
+  const r = yield* Runner.run({ lun, cdb: GetLbaStatus.cdb(lba, { allocationLength: len }), direction: "read", readLength: len })
+  return yield* Effect.fromResult(GetLbaStatus.decode(r.data))
+})
+
+export interface RawOptions {
+  readonly direction: Direction
+  readonly dataOut?: Uint8Array | undefined
+  readonly readLength?: number | undefined
+  /** Default true; say false for commands that must not be replayed. */
+  readonly idempotent?: boolean | undefined
+}
+
+/** Any CDB: status/sense mapped to `ScsiError` like every command; the transport result on GOOD. */
+export const raw = Effect.fn("Scsi.raw")(function*(lun: number, cdb: Uint8Array, options: RawOptions) {
+  const result: ScsiResult = yield* Runner.run({
+    lun,
+    cdb: Result.succeed(cdb),
+    direction: options.direction,
+    dataOut: options.dataOut,
+    readLength: options.readLength,
+    idempotent: options.idempotent
+  })
+  return result
+})

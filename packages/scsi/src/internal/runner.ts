@@ -1,0 +1,159 @@
+/**
+ * The one command runner every `Scsi` program goes through: executes a task on `ScsiTransport`,
+ * maps status and sense to `ScsiError`, checks residuals where the whole transfer is needed, and
+ * retries with the configured schedule while the error says `isRetryable` (transport errors only
+ * when the command is idempotent).
+ */
+import * as IscsiError from "@effect-iscsi/core/IscsiError"
+import { type Direction, type ScsiResult, ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as ScsiError from "../ScsiError.ts"
+import * as Sense from "../Sense.ts"
+
+export type CommandError = ScsiError.ScsiError | IscsiError.IscsiError
+
+/** The default: up to 5 retries, exponential from 10 ms (×2), jittered. */
+export const defaultRetrySchedule: Schedule.Schedule<unknown, CommandError> = Schedule.max([
+  Schedule.exponential("10 millis", 2).pipe(Schedule.jittered),
+  Schedule.recurs(5)
+])
+
+/** The retry schedule all commands use; override with `Effect.provideService(RetrySchedule, …)`. */
+export const RetrySchedule = Context.Reference<Schedule.Schedule<unknown, CommandError>>(
+  "@effect-iscsi/scsi/RetrySchedule",
+  { defaultValue: () => defaultRetrySchedule }
+)
+
+export interface Command {
+  readonly lun: number
+  readonly cdb: Result.Result<Uint8Array, ScsiError.ScsiError>
+  readonly direction: Direction
+  readonly dataOut?: Uint8Array | undefined
+  readonly readLength?: number | undefined
+  readonly readInto?: Uint8Array | undefined
+  /** Default true. */
+  readonly idempotent?: boolean | undefined
+  /** Fail with a Residual reason unless exactly the expected bytes moved (READ/WRITE). */
+  readonly exactTransfer?: boolean | undefined
+}
+
+/** Map a completed task's outcome to success or a `ScsiError`. */
+export const interpret = (command: Command, result: ScsiResult): Result.Result<ScsiResult, ScsiError.ScsiError> => {
+  if (result.response !== 0) {
+    return Result.fail(
+      ScsiError.make(
+        new ScsiError.UnexpectedStatus({ status: result.status, response: result.response, message: "iSCSI response: target failure" })
+      )
+    )
+  }
+  switch (result.status) {
+    case ScsiError.Status.Good:
+    case ScsiError.Status.ConditionMet: {
+      if (command.exactTransfer === true && (result.underflow || result.overflow) && result.residualCount > 0) {
+        const expected = command.direction === "write" ? (command.dataOut?.length ?? 0) : (command.readLength ?? 0)
+        return Result.fail(
+          ScsiError.make(
+            new ScsiError.Residual({
+              kind: result.underflow ? "underflow" : "overflow",
+              expected,
+              residualCount: result.residualCount,
+              message: `${result.underflow ? "underflow" : "overflow"} of ${result.residualCount} of ${expected} bytes`
+            })
+          )
+        )
+      }
+      return Result.succeed(result)
+    }
+    case ScsiError.Status.CheckCondition: {
+      if (result.sense === undefined || result.sense.length === 0) {
+        return Result.fail(ScsiError.make(new ScsiError.NoSense({ message: "CHECK CONDITION without sense data" })))
+      }
+      const decoded = Sense.decode(result.sense)
+      if (Result.isFailure(decoded)) {
+        return Result.fail(ScsiError.make(new ScsiError.NoSense({ message: "CHECK CONDITION with undecodable sense data" })))
+      }
+      const sense = decoded.success
+      if (sense.senseKey === Sense.SenseKey.Miscompare) {
+        return Result.fail(
+          ScsiError.make(
+            new ScsiError.Miscompare({
+              sense,
+              offset: sense.information === undefined ? undefined : Number(sense.information),
+              message: sense.description
+            })
+          )
+        )
+      }
+      return Result.fail(
+        ScsiError.make(
+          new ScsiError.CheckCondition({
+            sense,
+            senseKey: sense.senseKey,
+            senseKeyName: sense.senseKeyName,
+            asc: sense.asc,
+            ascq: sense.ascq,
+            description: sense.description,
+            message: `${sense.senseKeyName}: ${sense.description}`
+          })
+        )
+      )
+    }
+    case ScsiError.Status.Busy:
+      return Result.fail(ScsiError.make(new ScsiError.Busy({ message: "BUSY" })))
+    case ScsiError.Status.TaskSetFull:
+      return Result.fail(ScsiError.make(new ScsiError.TaskSetFull({ message: "TASK SET FULL" })))
+    case ScsiError.Status.ReservationConflict:
+      return Result.fail(ScsiError.make(new ScsiError.ReservationConflict({ message: "RESERVATION CONFLICT" })))
+    case ScsiError.Status.TaskAborted:
+      return Result.fail(ScsiError.make(new ScsiError.TaskAborted({ message: "TASK ABORTED" })))
+    default:
+      return Result.fail(
+        ScsiError.make(
+          new ScsiError.UnexpectedStatus({
+            status: result.status,
+            response: result.response,
+            message: `unexpected SCSI status 0x${result.status.toString(16)}`
+          })
+        )
+      )
+  }
+}
+
+/** Should this error be retried for a command with this idempotency? */
+export const shouldRetry = (error: CommandError, idempotent: boolean): boolean =>
+  error._tag === "ScsiError" ? error.isRetryable : idempotent && error.isRetryable
+
+/** Run one command once (no retry). */
+export const runOnce = Effect.fnUntraced(function*(command: Command) {
+  const cdb = yield* Effect.fromResult(command.cdb)
+  const transport = yield* ScsiTransport
+  const result = yield* transport.execute({
+    lun: command.lun,
+    cdb,
+    direction: command.direction,
+    dataOut: command.dataOut,
+    readLength: command.readLength,
+    readInto: command.readInto,
+    idempotent: command.idempotent ?? true
+  })
+  return yield* Effect.fromResult(interpret(command, result))
+})
+
+/** Run one command with the configured retry schedule. */
+export const run = (command: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> =>
+  Effect.gen(function*() {
+    const schedule = yield* RetrySchedule
+    const idempotent = command.idempotent ?? true
+    return yield* runOnce(command).pipe(
+      Effect.retry({ schedule, while: (e: CommandError) => shouldRetry(e, idempotent) })
+    )
+  })
+
+/** Decode the data of a finished command. */
+export const decodeWith = <A>(
+  decode: (data: Uint8Array) => Result.Result<A, ScsiError.ScsiError>
+) =>
+(result: ScsiResult): Effect.Effect<A, ScsiError.ScsiError> => Effect.fromResult(decode(result.data))

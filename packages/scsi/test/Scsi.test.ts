@@ -1,0 +1,348 @@
+/**
+ * The command programs against an in-memory SBC disk (test/support/FakeDisk.ts) that parses the
+ * CDBs independently: round trips prove builders and decoders agree; scripted faults prove status
+ * mapping, retries (and their limits) and interruption.
+ */
+import * as IscsiError from "@effect-iscsi/core/IscsiError"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import { ModePages, PersistentReservation, Scsi, Sense } from "../src/index.ts"
+import * as Fake from "./support/FakeDisk.ts"
+
+const noDelay = Schedule.recurs(5)
+
+const run = <A, E>(disk: Fake.FakeDisk, eff: Effect.Effect<A, E, import("@effect-iscsi/core/ScsiTransport").ScsiTransport>) =>
+  eff.pipe(Effect.provideService(Scsi.RetrySchedule, noDelay), Effect.provide(Fake.layer(disk, { luns: [1, 2, 300] })))
+
+const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff)
+
+const reasonTag = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const err = exit.cause.reasons.find((r) => r._tag === "Fail")
+  const e = err?._tag === "Fail" ? (err.error as { _tag: string; reason: { _tag: string } }) : undefined
+  return e === undefined ? "no-fail" : `${e._tag}/${e.reason._tag}`
+}
+
+describe("Scsi programs on a fake disk", () => {
+  it.effect("the used-by line: read10 after write10 (default 512-byte blocks)", () => {
+    const disk = Fake.make()
+    const data = pattern(4 * 512, 1)
+    return run(
+      disk,
+      Effect.gen(function*() {
+        yield* Scsi.write10(1, 100, data)
+        const back = yield* Scsi.read10(1, 100, 4)
+        expect(back).toEqual(data)
+        expect(disk.log.at(-1)?.readLength).toBe(2048)
+      })
+    )
+  })
+
+  it.effect("READ/WRITE 6/10/12/16 with DPO/FUA and a 4096-byte block size", () => {
+    const disk = Fake.make({ blockSize: 4096, blocks: 512 })
+    const o = { blockSize: 4096 }
+    return run(
+      disk,
+      Effect.gen(function*() {
+        yield* Scsi.write6(1, 1, pattern(4096, 6), o)
+        yield* Scsi.write10(1, 2, pattern(8192, 10), { ...o, fua: true })
+        yield* Scsi.write12(1, 4, pattern(4096, 12), { ...o, dpo: true })
+        yield* Scsi.write16(1, 5, pattern(4096, 16), { ...o, dpo: true, fua: true })
+        expect(yield* Scsi.read6(1, 1, 1, o)).toEqual(pattern(4096, 6))
+        expect(yield* Scsi.read10(1, 2, 2, { ...o, fua: true })).toEqual(pattern(8192, 10))
+        expect(yield* Scsi.read12(1, 4, 1, o)).toEqual(pattern(4096, 12))
+        expect(yield* Scsi.read16(1, 5, 1, { ...o, dpo: true })).toEqual(pattern(4096, 16))
+        expect(disk.log.map((r) => r.cdb[1])).toEqual([0x00, 0x08, 0x10, 0x18, 0x00, 0x08, 0x00, 0x10])
+      })
+    )
+  })
+
+  it.effect("write data not a multiple of the block size fails before sending", () => {
+    const disk = Fake.make()
+    return run(
+      disk,
+      Effect.gen(function*() {
+        const exit = yield* Effect.exit(Scsi.write10(1, 0, new Uint8Array(100)))
+        expect(reasonTag(exit)).toBe("ScsiError/InvalidArgument")
+        const exit2 = yield* Effect.exit(Scsi.read10(1, 0x1_0000_0000, 1))
+        expect(reasonTag(exit2)).toBe("ScsiError/InvalidArgument")
+        expect(disk.log.length).toBe(0)
+      })
+    )
+  })
+
+  it.effect("read past the last LBA → CHECK CONDITION ILLEGAL REQUEST / LBA OUT OF RANGE, not retried", () => {
+    const disk = Fake.make({ blocks: 100 })
+    return run(
+      disk,
+      Effect.gen(function*() {
+        const e = yield* Effect.flip(Scsi.read10(1, 99, 2))
+        expect(e._tag).toBe("ScsiError")
+        if (e._tag !== "ScsiError" || e.reason._tag !== "CheckCondition") throw new Error("expected CheckCondition")
+        expect([e.reason.senseKey, e.reason.asc, e.reason.ascq]).toEqual([Sense.SenseKey.IllegalRequest, 0x21, 0x00])
+        expect(e.isRetryable).toBe(false)
+        expect(disk.log.length).toBe(1)
+      })
+    )
+  })
+
+  it.effect("TEST UNIT READY, INQUIRY, VPD pages, READ CAPACITY", () => {
+    const disk = Fake.make({ blocks: 2048 })
+    return run(
+      disk,
+      Effect.gen(function*() {
+        yield* Scsi.testUnitReady(1)
+        const inq = yield* Scsi.inquiry(1)
+        expect([inq.vendorId, inq.productId, inq.productRevision, inq.cmdque, inq.version]).toEqual(["FAKE", "DISK", "0001", true, 6])
+        expect(yield* Scsi.supportedVpdPages(1)).toEqual([0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2])
+        expect(yield* Scsi.unitSerialNumber(1)).toBe("SN0001")
+        const ids = yield* Scsi.deviceIdentification(1)
+        expect(ids.map((d) => [d.designatorTypeName, d.text])).toEqual([
+          ["T10 vendor ID", "FAKEDISK"],
+          ["NAA", "6001020304050607"]
+        ])
+        expect(ids[1].naa).toBe(6)
+        const bl = yield* Scsi.blockLimits(1)
+        expect([bl.maximumCompareAndWriteLength, bl.maximumTransferLength]).toEqual([1, 0x1000])
+        const bdc = yield* Scsi.blockDeviceCharacteristics(1)
+        expect([bdc.mediumRotationRate, bdc.fuab]).toEqual([1, true])
+        const lbp = yield* Scsi.logicalBlockProvisioning(1)
+        expect([lbp.lbpu, lbp.lbpws, lbp.lbpws10, lbp.provisioningType]).toEqual([true, true, true, 2])
+        expect(yield* Scsi.readCapacity10(1)).toEqual({ lastLba: 2047, blockSize: 512, blockCount: 2048, needs16: false })
+        const c16 = yield* Scsi.readCapacity16(1)
+        expect([c16.lastLba, c16.blockSize, c16.lbpme]).toEqual([2047, 512, true])
+      })
+    )
+  })
+
+  it.effect("VERIFY, WRITE AND VERIFY, SYNCHRONIZE CACHE, START STOP UNIT, REPORT LUNS, REQUEST SENSE", () => {
+    const disk = Fake.make()
+    return run(
+      disk,
+      Effect.gen(function*() {
+        yield* Scsi.writeAndVerify10(1, 10, pattern(512, 3))
+        yield* Scsi.writeAndVerify16(1, 11, pattern(512, 4))
+        yield* Scsi.verify10(1, 10, 1)
+        yield* Scsi.verify16(1, 10, 2, { data: Uint8Array.from([...pattern(512, 3), ...pattern(512, 4)]) })
+        const e = yield* Effect.flip(Scsi.verify10(1, 10, 1, { data: pattern(512, 9) }))
+        expect(e._tag === "ScsiError" && e.reason._tag).toBe("Miscompare")
+        yield* Scsi.synchronizeCache10(1)
+        yield* Scsi.synchronizeCache16(1, { lba: 10, blocks: 2, immediate: true })
+        yield* Scsi.startStopUnit(1, { start: true })
+        const luns = yield* Scsi.reportLuns()
+        expect(luns.luns.map((l) => [l.addressMethod, l.lun])).toEqual([
+          ["peripheral", 0],
+          ["peripheral", 1],
+          ["peripheral", 2],
+          ["flat", 300]
+        ])
+        const s = yield* Scsi.requestSense(1)
+        expect([s.format, s.senseKey]).toEqual(["fixed", 0])
+        const d = yield* Scsi.requestSense(1, { descriptorFormat: true })
+        expect(d.format).toBe("descriptor")
+      })
+    )
+  })
+
+  it.effect("MODE SENSE 6/10 decode caching and control; MODE SELECT changes them", () => {
+    const disk = Fake.make()
+    return run(
+      disk,
+      Effect.gen(function*() {
+        const m6 = yield* Scsi.modeSense6(1)
+        expect(m6.blockDescriptors).toEqual([{ blocks: 2048, blockLength: 512 }])
+        expect([m6.dpofua, m6.caching?.wce, m6.control?.dSense]).toEqual([true, true, false])
+        const caching = m6.caching!
+        yield* Scsi.modeSelect6(1, [ModePages.encodeCaching({ ...caching, wce: false })])
+        const m10 = yield* Scsi.modeSense10(1, { page: ModePages.PageCode.Caching, dbd: true })
+        expect([m10.blockDescriptors.length, m10.caching?.wce, m10.control]).toEqual([0, false, undefined])
+        yield* Scsi.modeSelect10(1, [ModePages.encodeControl({ ...m6.control!, dSense: true })])
+        expect((yield* Scsi.modeSense10(1, { page: ModePages.PageCode.Control })).control?.dSense).toBe(true)
+        // With D_SENSE set the fake answers in descriptor format: still a typed LBA OUT OF RANGE.
+        const e = yield* Effect.flip(Scsi.read16(1, 5000, 1))
+        expect(e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && [e.reason.sense.format, e.reason.asc]).toEqual([
+          "descriptor",
+          0x21
+        ])
+      })
+    )
+  })
+
+  it.effect("UNMAP, WRITE SAME (with UNMAP), GET LBA STATUS", () => {
+    const disk = Fake.make()
+    disk.data.fill(0xaa)
+    return run(
+      disk,
+      Effect.gen(function*() {
+        yield* Scsi.unmap(1, [{ lba: 0, blocks: 2 }, { lba: 10, blocks: 1 }])
+        expect(disk.data.subarray(0, 1024).every((b) => b === 0)).toBe(true)
+        expect(disk.data[1024]).toBe(0xaa)
+        yield* Scsi.writeSame10(1, 20, 3, pattern(512, 7))
+        expect(yield* Scsi.read10(1, 20, 3)).toEqual(Uint8Array.from([...pattern(512, 7), ...pattern(512, 7), ...pattern(512, 7)]))
+        yield* Scsi.writeSame16(1, 20, 3, pattern(512, 7), { unmap: true })
+        expect((yield* Scsi.read10(1, 20, 3)).every((b) => b === 0)).toBe(true)
+        yield* Scsi.writeSame16(1, 30, 1, undefined, { ndob: true })
+        expect(disk.log.at(-1)?.direction).toBe("none")
+        const st = yield* Scsi.getLbaStatus(1, 100)
+        expect(st).toEqual([{ lba: 100, blocks: 1948, provisioningStatus: 0, status: "mapped", additionalStatus: 0 }])
+      })
+    )
+  })
+
+  it.effect("COMPARE AND WRITE: success, then a non-retryable Miscompare with the offset", () => {
+    const disk = Fake.make()
+    return run(
+      disk,
+      Effect.gen(function*() {
+        yield* Scsi.write10(1, 50, pattern(512, 1))
+        yield* Scsi.compareAndWrite(1, 50, pattern(512, 1), pattern(512, 2))
+        expect(disk.log.at(-1)?.idempotent).toBe(false)
+        expect(yield* Scsi.read10(1, 50, 1)).toEqual(pattern(512, 2))
+        const wrong = pattern(512, 2)
+        wrong[17] ^= 0xff
+        const before = disk.log.length
+        const e = yield* Effect.flip(Scsi.compareAndWrite(1, 50, wrong, pattern(512, 3)))
+        expect(e._tag === "ScsiError" && e.reason._tag === "Miscompare" && [e.reason.offset, e.isRetryable]).toEqual([17, false])
+        expect(disk.log.length).toBe(before + 1)
+      })
+    )
+  })
+
+  it.effect("PERSISTENT RESERVE: register, reserve, read keys and reservation, conflict, release", () => {
+    const disk = Fake.make()
+    const PR = PersistentReservation
+    return run(
+      disk,
+      Effect.gen(function*() {
+        yield* Scsi.persistentReserveOut(1, PR.OutAction.Register, { serviceActionReservationKey: 0xabcn })
+        expect(disk.log.at(-1)?.idempotent).toBe(false)
+        expect((yield* Scsi.readKeys(1)).keys).toEqual([0xabcn])
+        yield* Scsi.persistentReserveOut(1, PR.OutAction.Reserve, { reservationKey: 0xabcn }, { type: PR.Type.WriteExclusive })
+        expect((yield* Scsi.readReservation(1)).reservation).toEqual({ key: 0xabcn, scope: 0, type: 1 })
+        const e = yield* Effect.flip(Scsi.persistentReserveOut(1, PR.OutAction.Release, { reservationKey: 0x999n }))
+        expect(e._tag === "ScsiError" && e.reason._tag).toBe("ReservationConflict")
+        yield* Scsi.persistentReserveOut(1, PR.OutAction.Release, { reservationKey: 0xabcn })
+        expect((yield* Scsi.readReservation(1)).reservation).toBeUndefined()
+        const caps = yield* Scsi.reportCapabilities(1)
+        expect([caps.crh, caps.ptplC, caps.tmv]).toEqual([true, true, true])
+      })
+    )
+  })
+
+  it.effect("raw: any CDB with direction and length", () => {
+    const disk = Fake.make()
+    return run(
+      disk,
+      Effect.gen(function*() {
+        const r = yield* Scsi.raw(1, Uint8Array.from([0x12, 0, 0, 0, 36, 0]), { direction: "read", readLength: 36 })
+        expect(r.data.length).toBe(36)
+        const e = yield* Effect.flip(Scsi.raw(1, Uint8Array.from([0xff, 0, 0, 0, 0, 0]), { direction: "none" }))
+        expect(e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && e.reason.asc).toBe(0x20)
+      })
+    )
+  })
+})
+
+describe("retries and interruption", () => {
+  const ua = { _tag: "Status", status: 2, sense: Sense.encodeFixed({ senseKey: 6, asc: 0x29, ascq: 0 }) } as const
+  const becomingReady = { _tag: "Status", status: 2, sense: Sense.encodeFixed({ senseKey: 2, asc: 4, ascq: 1 }) } as const
+
+  it.effect("UNIT ATTENTION, NOT READY becoming ready, BUSY, TASK SET FULL are retried, then success", () => {
+    const disk = Fake.make()
+    disk.faults.push(ua, becomingReady, { _tag: "Status", status: 0x08 }, { _tag: "Status", status: 0x28 })
+    return run(
+      disk,
+      Effect.gen(function*() {
+        yield* Scsi.testUnitReady(1)
+        expect(disk.log.length).toBe(5)
+      })
+    )
+  })
+
+  it.effect("retries stop at the schedule's limit with the last error", () => {
+    const disk = Fake.make()
+    for (let i = 0; i < 10; i++) disk.faults.push(ua)
+    return run(
+      disk,
+      Effect.gen(function*() {
+        const e = yield* Effect.flip(Scsi.testUnitReady(1))
+        expect(e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && e.reason.senseKey).toBe(6)
+        expect(disk.log.length).toBe(6)
+      })
+    )
+  })
+
+  it.effect("the schedule is configurable: no retries", () => {
+    const disk = Fake.make()
+    disk.faults.push(ua)
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(Scsi.testUnitReady(1))
+      expect(reasonTag(exit)).toBe("ScsiError/CheckCondition")
+      expect(disk.log.length).toBe(1)
+    }).pipe(Effect.provideService(Scsi.RetrySchedule, Schedule.recurs(0)), Effect.provide(Fake.layer(disk)))
+  })
+
+  it.live("the default schedule retries with delays", () => {
+    const disk = Fake.make()
+    disk.faults.push(ua, ua)
+    return Effect.gen(function*() {
+      yield* Scsi.testUnitReady(1)
+      expect(disk.log.length).toBe(3)
+    }).pipe(Effect.provide(Fake.layer(disk)))
+  })
+
+  it.effect("non-retryable errors (ILLEGAL REQUEST, MEDIUM ERROR, RESERVATION CONFLICT) fail at once", () => {
+    const disk = Fake.make()
+    disk.faults.push({ _tag: "Status", status: 2, sense: Sense.encodeFixed({ senseKey: 3, asc: 0x11, ascq: 0 }) })
+    disk.faults.push({ _tag: "Status", status: 0x18 })
+    return run(
+      disk,
+      Effect.gen(function*() {
+        const e1 = yield* Effect.flip(Scsi.read10(1, 0, 1))
+        expect(e1._tag === "ScsiError" && e1.reason._tag === "CheckCondition" && e1.reason.senseKeyName).toBe("MEDIUM ERROR")
+        const e2 = yield* Effect.flip(Scsi.read10(1, 0, 1))
+        expect(e2._tag === "ScsiError" && e2.reason._tag).toBe("ReservationConflict")
+        expect(disk.log.length).toBe(2)
+      })
+    )
+  })
+
+  it.effect("transport loss is retried for idempotent commands only", () => {
+    const disk = Fake.make()
+    disk.faults.push({ _tag: "Transport" })
+    return run(
+      disk,
+      Effect.gen(function*() {
+        yield* Scsi.read10(1, 0, 1)
+        expect(disk.log.length).toBe(2)
+        disk.faults.push({ _tag: "Transport" })
+        const e = yield* Effect.flip(Scsi.compareAndWrite(1, 0, new Uint8Array(512), new Uint8Array(512)))
+        expect(e._tag === "IscsiError" && e.reason._tag).toBe("ConnectionLost")
+        expect(disk.log.length).toBe(3)
+        disk.faults.push({ _tag: "Transport" })
+        const e2 = yield* Effect.flip(Scsi.persistentReserveOut(1, 0, { serviceActionReservationKey: 1n }))
+        expect(e2 instanceof IscsiError.IscsiError).toBe(true)
+      })
+    )
+  })
+
+  it.effect("cancellation is interruption", () => {
+    const disk = Fake.make()
+    disk.faults.push({ _tag: "Hang" })
+    return run(
+      disk,
+      Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(Scsi.read10(1, 0, 8))
+        yield* Effect.yieldNow
+        yield* Effect.yieldNow
+        yield* Fiber.interrupt(fiber)
+        const exit = yield* Fiber.await(fiber)
+        expect(Exit.isFailure(exit) && exit.cause.reasons.some((r) => r._tag === "Interrupt")).toBe(true)
+        expect(disk.log.length).toBe(1)
+      })
+    )
+  })
+})
