@@ -86,10 +86,15 @@ const scriptedDigestSession = async (port: number, iqn: string): Promise<void> =
   })
   const next = async (): Promise<Pdu.Pdu> => {
     while (queue.length === 0) await new Promise<void>((r) => (wake = r))
-    return queue.shift()!
+    const p = queue.shift()!
+    if (process.env.CAPTURE_DEBUG) console.log("  <-", p._tag, "statSN" in p ? p.statSN : "")
+    return p
   }
   let digests: Pdu.DigestOptions = Pdu.noDigests
-  const send = (p: Pdu.Pdu) => sock.write(Pdu.encode(p, digests))
+  const send = (p: Pdu.Pdu) => {
+    if (process.env.CAPTURE_DEBUG) console.log("  ->", p._tag)
+    sock.write(Pdu.encode(p, digests))
+  }
   const isid = 0x80_12_34_56_00_01
   send({
     _tag: "LoginRequest",

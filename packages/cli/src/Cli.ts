@@ -48,7 +48,10 @@ const env: Connect.Env = process.env
 // shared flags and helpers
 // ---------------------------------------------------------------------------------------------
 
-const jsonFlag = Flag.Boolean("json").pipe(Flag.withDescription("print one JSON document on stdout and nothing else"))
+const jsonFlag = Flag.Boolean("json").pipe(
+  Flag.withDescription("print one JSON document on stdout and nothing else"),
+  Flag.withDefault(false)
+)
 
 const urlArg = Argument.String("url").pipe(
   Argument.withDescription("iscsi://[user[%secret]@]host[:port]/target-iqn/lun")
@@ -439,8 +442,11 @@ const bench = Command.make(
     url: urlArg,
     qd: Flag.Int("qd").pipe(Flag.withDescription("commands in flight (default 16)"), Flag.withDefault(16)),
     bs: bytesFlag("bs", "bytes per command (default 4k)"),
-    random: Flag.Boolean("random").pipe(Flag.withDescription("random offsets (default sequential)")),
-    write: Flag.Boolean("write").pipe(Flag.withDescription("WRITE instead of READ: overwrites data on this LUN")),
+    random: Flag.Boolean("random").pipe(Flag.withDescription("random offsets (default sequential)"), Flag.withDefault(false)),
+    write: Flag.Boolean("write").pipe(
+      Flag.withDescription("WRITE instead of READ: overwrites data on this LUN"),
+      Flag.withDefault(false)
+    ),
     duration: Flag.Finite("duration").pipe(Flag.withDescription("seconds to run (default 5)"), Flag.withDefault(5)),
     json: jsonFlag
   },
@@ -489,7 +495,10 @@ const presenter = CliOutput.layerPresenter({
       const formatter = yield* CliOutput.Formatter
       switch (event._tag) {
         case "Help":
-          return yield* Files.writeStdout(`${formatter.formatHelpDoc(event.helpDoc)}\n`).pipe(Effect.ignore)
+          // asked for (--help): stdout; implied by a missing subcommand (a usage error): stderr
+          return yield* event.reason === "Requested"
+            ? Files.writeStdout(`${formatter.formatHelpDoc(event.helpDoc)}\n`).pipe(Effect.ignore)
+            : Files.writeStderr(`${formatter.formatHelpDoc(event.helpDoc)}\n`)
         case "Version":
           return yield* Files.writeStdout(`${formatter.formatVersion(event.name, event.version)}\n`).pipe(Effect.ignore)
         case "InvalidInvocation":

@@ -74,10 +74,13 @@ const iscsiReport = (e: IscsiError.IscsiError): Report => {
     case "InvalidArgument":
       return { message: r.message, exitCode: ExitCode.Usage }
     case "ConnectFailed":
-      return { message: `cannot connect to ${r.host}:${r.port}: ${r.message}`, exitCode: ExitCode.Failure }
+      return {
+        message: r.message.includes(`${r.host}:${r.port}`) ? r.message : `cannot connect to ${r.host}:${r.port}: ${r.message}`,
+        exitCode: ExitCode.Failure
+      }
     case "LoginFailed":
       return {
-        message: `login failed: ${r.status} (status class ${hex2(r.statusClass)}, detail ${hex2(r.statusDetail)}): ${r.message}`,
+        message: `login failed: ${r.status} (status class ${hex2(r.statusClass)}, detail ${hex2(r.statusDetail)})`,
         exitCode: ExitCode.Failure
       }
     case "AuthenticationFailed":

@@ -13,7 +13,7 @@ import { ExitCode } from "./Failure.ts"
 NodeRuntime.runMain(Cli.run(process.argv.slice(2)).pipe(Effect.provide(NodeServices.layer)), {
   disableErrorReporting: true,
   teardown: (exit, onExit) => {
-    const code = Exit.isSuccess(exit) ? exit.value : ExitCode.Interrupted
+    const code = Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : ExitCode.Interrupted
     // Exit only once everything written to stdout has been handed to the OS.
     process.stdout.write("", () => {
       onExit(code)

@@ -11,12 +11,15 @@ import type * as FsP from "node:fs/promises"
 import * as FsPromises from "node:fs/promises"
 import { IoError } from "../Failure.ts"
 
-const ioError = (path: string) => (cause: unknown) =>
-  new IoError({
-    path,
-    message: cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause),
-    cause
-  })
+/** Node's "ENOENT: no such file or directory, open 'x'" → "no such file or directory (ENOENT)". */
+const describe = (cause: unknown): string => {
+  if (!(cause instanceof Error)) return String(cause)
+  const code = (cause as NodeJS.ErrnoException).code
+  const m = /^[A-Z0-9_]+: ([^,]+)/.exec(cause.message)
+  return m !== null && code !== undefined ? `${m[1]} (${code})` : cause.message
+}
+
+const ioError = (path: string) => (cause: unknown) => new IoError({ path, message: describe(cause), cause })
 
 /** An open local file, closed with the scope. */
 export interface OpenFile {
