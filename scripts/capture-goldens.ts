@@ -36,7 +36,10 @@ const hex = (chunks: ReadonlyArray<Buffer>): string => Buffer.concat(chunks).toS
 
 const startProxy = async (upstreamPort: number) => {
   const connections: Array<Recorded> = []
+  const sockets = new Set<Net.Socket>()
   const server = Net.createServer((client) => {
+    sockets.add(client)
+    client.on("close", () => sockets.delete(client))
     const rec: Recorded = { toTarget: [], fromTarget: [] }
     connections.push(rec)
     const upstream = Net.connect(upstreamPort, "127.0.0.1")
@@ -61,12 +64,20 @@ const startProxy = async (upstreamPort: number) => {
       await new Promise((r) => setTimeout(r, 200))
       return connections.splice(0)
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      })
   }
 }
 
 const text = (pairs: Record<string, string>): Uint8Array =>
-  new TextEncoder().encode(Object.entries(pairs).map(([k, v]) => `${k}=${v}\0`).join(""))
+  new TextEncoder().encode(
+    Object.entries(pairs)
+      .map(([k, v]) => `${k}=${v}\0`)
+      .join("")
+  )
 
 /** A scripted initiator session with header and data digests (see the header comment). */
 const scriptedDigestSession = async (port: number, iqn: string): Promise<void> => {
@@ -87,7 +98,15 @@ const scriptedDigestSession = async (port: number, iqn: string): Promise<void> =
   const next = async (): Promise<Pdu.Pdu> => {
     while (queue.length === 0) await new Promise<void>((r) => (wake = r))
     const p = queue.shift()!
-    if (process.env.CAPTURE_DEBUG) console.log("  <-", p._tag, "statSN" in p ? p.statSN : "")
+    if (process.env.CAPTURE_DEBUG) {
+      console.log(
+        "  <-",
+        p._tag,
+        JSON.stringify(p, (_, v) =>
+          typeof v === "bigint" ? String(v) : v instanceof Uint8Array ? new TextDecoder().decode(v) : v
+        )
+      )
+    }
     return p
   }
   let digests: Pdu.DigestOptions = Pdu.noDigests
@@ -120,9 +139,33 @@ const scriptedDigestSession = async (port: number, iqn: string): Promise<void> =
       ErrorRecoveryLevel: "0"
     })
   })
-  const login = await next()
+  let login = await next()
+  // tgt declares its own keys first and answers T=0; an empty Login Request with T=1 completes it.
+  for (
+    let round = 0;
+    login._tag === "LoginResponse" && login.statusClass === 0 && !login.transit && round < 4;
+    round++
+  ) {
+    send({
+      _tag: "LoginRequest",
+      transit: true,
+      continue: false,
+      csg: 1,
+      nsg: 3,
+      versionMax: 0,
+      versionMin: 0,
+      isid,
+      tsih: login.tsih,
+      itt: 1,
+      cid: 0,
+      cmdSN: 1,
+      expStatSN: (login.statSN + 1) >>> 0,
+      data: new Uint8Array(0)
+    })
+    login = await next()
+  }
   if (login._tag !== "LoginResponse" || login.statusClass !== 0 || !login.transit || login.nsg !== 3) {
-    throw new Error(`login did not reach full feature phase: ${JSON.stringify(login, (_, v) => (typeof v === "bigint" ? String(v) : v))}`)
+    throw new Error(`login did not reach full feature phase: ${login._tag}`)
   }
   digests = { headerDigest: true, dataDigest: true }
   framer.setDigests(true, true)
@@ -130,8 +173,19 @@ const scriptedDigestSession = async (port: number, iqn: string): Promise<void> =
   const lun = 1n << 48n
   const cdbInquiry = new Uint8Array([0x12, 0, 0, 0, 96, 0])
   send({
-    _tag: "ScsiCommand", immediate: false, final: true, read: true, write: false, attribute: "Simple", lun,
-    itt: 2, expectedDataTransferLength: 96, cmdSN: 1, expStatSN: statSN, cdb: cdbInquiry, data: new Uint8Array(0)
+    _tag: "ScsiCommand",
+    immediate: false,
+    final: true,
+    read: true,
+    write: false,
+    attribute: "Simple",
+    lun,
+    itt: 2,
+    expectedDataTransferLength: 96,
+    cmdSN: 1,
+    expStatSN: statSN,
+    cdb: cdbInquiry,
+    data: new Uint8Array(0)
   })
   for (let p = await next(); ; p = await next()) {
     if (p._tag === "ScsiResponse" || (p._tag === "ScsiDataIn" && p.statusPresent)) {
@@ -141,8 +195,19 @@ const scriptedDigestSession = async (port: number, iqn: string): Promise<void> =
   }
   const read10 = new Uint8Array([0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0])
   send({
-    _tag: "ScsiCommand", immediate: false, final: true, read: true, write: false, attribute: "Simple", lun,
-    itt: 3, expectedDataTransferLength: 4096, cmdSN: 2, expStatSN: statSN, cdb: read10, data: new Uint8Array(0)
+    _tag: "ScsiCommand",
+    immediate: false,
+    final: true,
+    read: true,
+    write: false,
+    attribute: "Simple",
+    lun,
+    itt: 3,
+    expectedDataTransferLength: 4096,
+    cmdSN: 2,
+    expStatSN: statSN,
+    cdb: read10,
+    data: new Uint8Array(0)
   })
   for (let p = await next(); ; p = await next()) {
     if (p._tag === "ScsiResponse" || (p._tag === "ScsiDataIn" && p.statusPresent)) {
@@ -151,7 +216,13 @@ const scriptedDigestSession = async (port: number, iqn: string): Promise<void> =
     }
   }
   send({
-    _tag: "NopOut", immediate: false, lun: 0n, itt: 4, ttt: 0xffffffff, cmdSN: 3, expStatSN: statSN,
+    _tag: "NopOut",
+    immediate: false,
+    lun: 0n,
+    itt: 4,
+    ttt: 0xffffffff,
+    cmdSN: 3,
+    expStatSN: statSN,
     data: new TextEncoder().encode("ping!")
   })
   const nop = await next()
@@ -170,7 +241,12 @@ const main = async () => {
   const proxy = await startProxy(info.port)
   const portal = `127.0.0.1:${proxy.port}`
   const goldens: Array<Record<string, unknown>> = []
-  const add = (name: string, description: string, digest: { header: boolean; data: boolean }, recs: Array<Recorded>) => {
+  const add = (
+    name: string,
+    description: string,
+    digest: { header: boolean; data: boolean },
+    recs: Array<Recorded>
+  ) => {
     recs.forEach((r, i) => {
       goldens.push({
         name: recs.length > 1 ? `${name}#${i}` : name,
@@ -184,7 +260,13 @@ const main = async () => {
       })
     })
   }
-  const tool = async (name: string, description: string, cmd: string, args: Array<string>, digest = { header: false, data: false }) => {
+  const tool = async (
+    name: string,
+    description: string,
+    cmd: string,
+    args: Array<string>,
+    digest = { header: false, data: false }
+  ) => {
     console.log(`${name}: ${cmd} ${args.join(" ")}`)
     const r = await Libiscsi.run(cmd, args)
     if (r.code !== 0) throw new Error(`${cmd} failed: ${r.stderr}`)

@@ -1,13 +1,19 @@
 #!/usr/bin/env node
-// The `iscsi` command. Published package: runs the compiled ../dist/main.js. In the repository
-// (no build): runs the TypeScript source through tsx, resolving the workspace packages with the
-// `source` export condition (their `exports` point "source" at src/*.ts).
+// The `iscsi` command.
+// - Published package: runs the compiled ../dist/main.js.
+// - Repository checkout (../tsconfig.json is there; it is not published): runs the TypeScript source
+//   through tsx, resolving the workspace packages with the `source` export condition (their
+//   `exports` point "source" at src/*.ts), so a stale dist/ from an earlier build is never used.
+//   ISCSI_CLI_DIST=1 runs dist/ anyway (to try the build).
 import { existsSync } from "node:fs"
 import { register } from "node:module"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { fileURLToPath } from "node:url"
 
+const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 const dist = new URL("../dist/main.js", import.meta.url)
-if (existsSync(fileURLToPath(dist))) {
+const checkout = existsSync(here("../tsconfig.json")) && existsSync(here("../src/main.ts"))
+
+if (existsSync(fileURLToPath(dist)) && (!checkout || process.env.ISCSI_CLI_DIST === "1")) {
   await import(dist.href)
 } else {
   const { register: registerTsx } = await import("tsx/esm/api")
@@ -19,6 +25,6 @@ if (existsSync(fileURLToPath(dist))) {
     "  return next(specifier, { ...context, conditions })",
     "}"
   ].join("\n")
-  register(`data:text/javascript,${encodeURIComponent(hook)}`, pathToFileURL(fileURLToPath(import.meta.url)))
+  register(`data:text/javascript,${encodeURIComponent(hook)}`, import.meta.url)
   await import(new URL("../src/main.ts", import.meta.url).href)
 }

@@ -7,10 +7,15 @@
  * Like libiscsi's `iscsi-perf` but it also writes (`write: true`), and then only to the LUN it was
  * given: the caller opens the device, this module never chooses one.
  *
+ * Each I/O is one READ (10)/WRITE (10) (the (16) forms past LBA 2^32) sent straight through the
+ * `ScsiTransport` of the environment into a per-worker buffer: the device only supplies the geometry,
+ * so its splitting and bounds bookkeeping stay out of the measurement.
+ *
  * Not here: opening sessions or devices (`Connect`), printing (`Cli`).
  */
+import type { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
 import type * as BlockDevice from "@effect-iscsi/scsi/BlockDevice"
-import type * as Scsi from "@effect-iscsi/scsi/Scsi"
+import * as Scsi from "@effect-iscsi/scsi/Scsi"
 import * as Effect from "effect/Effect"
 import { UsageError } from "./Failure.ts"
 
@@ -79,11 +84,11 @@ const pattern = (length: number): Uint8Array => {
   return b
 }
 
-/** Run the benchmark on `device`. */
+/** Run the benchmark on `device` (its LUN, through the session of the environment). */
 export const run = (
   device: BlockDevice.BlockDevice,
   options: Options = {}
-): Effect.Effect<Result, Scsi.CommandError | UsageError> =>
+): Effect.Effect<Result, Scsi.CommandError | UsageError, ScsiTransport> =>
   Effect.gen(function* () {
     const qd = options.queueDepth ?? 16
     const bs = options.blockBytes ?? Math.max(4096, device.blockSize)
@@ -124,12 +129,21 @@ export const run = (
     const start = performance.now()
     const deadline = start + seconds * 1000
     let last = start
+    const lun = device.lun
+    const blockSize = device.blockSize
+    const fits10 = (lba: number) => lba + per <= 0xffff_ffff && per <= 0xffff
     const worker = Effect.gen(function* () {
+      const into = new Uint8Array(bs)
       while (performance.now() < deadline) {
         const lba = nextLba()
         const t0 = performance.now()
-        if (data !== undefined) yield* device.write(lba, data)
-        else yield* device.read(lba, per)
+        if (data !== undefined) {
+          yield* fits10(lba) ? Scsi.write10(lun, lba, data, { blockSize }) : Scsi.write16(lun, lba, data, { blockSize })
+        } else {
+          yield* fits10(lba)
+            ? Scsi.read10(lun, lba, per, { blockSize, into })
+            : Scsi.read16(lun, lba, per, { blockSize, into })
+        }
         last = performance.now()
         record((last - t0) * 1000)
       }

@@ -11,7 +11,7 @@
  * iscsi readcap URL [--json]
  * iscsi read URL --lba N --blocks M [-o FILE]
  * iscsi write URL --lba N [-i FILE] [--json]
- * iscsi dd --if SRC --of DST [--bs BYTES] [--count N] [--qd N] [--json]
+ * iscsi dd --if SRC --of DST [--bs BYTES] [--count N] [--skip N] [--seek N] [--qd N] [--json]
  * iscsi bench URL [--qd N] [--bs BYTES] [--random] [--write] [--duration SECONDS] [--json]
  * ```
  *
@@ -27,6 +27,7 @@ import * as Argument from "effect/cli/Argument"
 import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -63,7 +64,10 @@ const bytesFlag = (name: string, description: string) =>
 const out = (text: string) => Files.writeStdout(text.endsWith("\n") ? text : `${text}\n`)
 const printJson = (value: unknown) => out(Format.json(value))
 
-const parseBytesOption = (name: string, o: Option.Option<string>): Effect.Effect<number | undefined, Failure.UsageError> => {
+const parseBytesOption = (
+  name: string,
+  o: Option.Option<string>
+): Effect.Effect<number | undefined, Failure.UsageError> => {
   if (Option.isNone(o)) return Effect.succeed(undefined)
   const n = Format.parseBytes(o.value)
   return n === undefined || n === 0
@@ -273,7 +277,10 @@ const inq = Command.make(
               ["3PC", data.threePc],
               ["Protect", data.protect],
               ["CmdQue", data.cmdque],
-              ["Version descriptors", data.versionDescriptors.map((v) => `0x${v.toString(16).padStart(4, "0")}`).join(" ")]
+              [
+                "Version descriptors",
+                data.versionDescriptors.map((v) => `0x${v.toString(16).padStart(4, "0")}`).join(" ")
+              ]
             ])
           )
     }).pipe(Effect.scoped)
@@ -373,7 +380,9 @@ const write = Command.make(
       const doc = { lba, blocks: bytes / device.blockSize, bytes, seconds: Math.round(seconds * 1000) / 1000 }
       yield* json
         ? printJson(doc)
-        : Files.writeStderr(`wrote ${bytes} bytes (${doc.blocks} blocks) at LBA ${lba} in ${Format.duration(seconds)}\n`)
+        : Files.writeStderr(
+            `wrote ${bytes} bytes (${doc.blocks} blocks) at LBA ${lba} in ${Format.duration(seconds)}\n`
+          )
     }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("write stdin or a file to blocks starting at --lba"))
 
@@ -404,10 +413,18 @@ const dd = Command.make(
     dst: Flag.String("of").pipe(Flag.withDescription("destination: an iSCSI URL or a file (created or truncated)")),
     bs: bytesFlag("bs", "bytes per transfer (default 1M); a multiple of every LUN's block size"),
     count: Flag.Int("count").pipe(Flag.withDescription("transfers to copy (default: the whole source)"), Flag.optional),
+    skip: Flag.Int("skip").pipe(
+      Flag.withDescription("transfers to skip at the start of the source"),
+      Flag.withDefault(0)
+    ),
+    seek: Flag.Int("seek").pipe(
+      Flag.withDescription("transfers to skip at the start of the destination"),
+      Flag.withDefault(0)
+    ),
     qd: Flag.Int("qd").pipe(Flag.withDescription("transfers in flight (default 8)"), Flag.withDefault(8)),
     json: jsonFlag
   },
-  ({ src, dst, bs, count, qd, json }) =>
+  ({ src, dst, bs, count, skip, seek, qd, json }) =>
     Effect.gen(function* () {
       const bsBytes = yield* parseBytesOption("bs", bs)
       if (!isUrl(src) && !isUrl(dst)) {
@@ -418,7 +435,13 @@ const dd = Command.make(
       const sessions = Connect.makeSessionCache(env)
       const source = yield* endpoint(src, "source", sessions)
       const destination = yield* endpoint(dst, "destination", sessions)
-      const p = yield* Copy.plan(source, destination, { bs: bsBytes, count: optionalNumber(count), queueDepth: qd })
+      const p = yield* Copy.plan(source, destination, {
+        bs: bsBytes,
+        count: optionalNumber(count),
+        skip,
+        seek,
+        queueDepth: qd
+      })
       const progress = yield* Progress.make(p.total)
       const summary = yield* Copy.run(source, destination, p, progress.add)
       yield* progress.finish
@@ -442,7 +465,10 @@ const bench = Command.make(
     url: urlArg,
     qd: Flag.Int("qd").pipe(Flag.withDescription("commands in flight (default 16)"), Flag.withDefault(16)),
     bs: bytesFlag("bs", "bytes per command (default 4k)"),
-    random: Flag.Boolean("random").pipe(Flag.withDescription("random offsets (default sequential)"), Flag.withDefault(false)),
+    random: Flag.Boolean("random").pipe(
+      Flag.withDescription("random offsets (default sequential)"),
+      Flag.withDefault(false)
+    ),
     write: Flag.Boolean("write").pipe(
       Flag.withDescription("WRITE instead of READ: overwrites data on this LUN"),
       Flag.withDefault(false)
@@ -453,14 +479,19 @@ const bench = Command.make(
   (o) =>
     Effect.gen(function* () {
       const bs = yield* parseBytesOption("bs", o.bs)
-      const { device } = yield* openLun(o.url)
-      const result = yield* Bench.run(device, {
-        queueDepth: o.qd,
-        blockBytes: bs,
-        random: o.random,
-        write: o.write,
-        durationSeconds: o.duration
-      })
+      const t = yield* Connect.parseTargetUrl(o.url, env, { needLun: true })
+      const context = yield* Connect.openSession(t, env)
+      const device = yield* Effect.provideContext(BlockDevice.make(t.lun ?? 0), context)
+      const result = yield* Effect.provideContext(
+        Bench.run(device, {
+          queueDepth: o.qd,
+          blockBytes: bs,
+          random: o.random,
+          write: o.write,
+          durationSeconds: o.duration
+        }),
+        context
+      )
       if (o.json) return yield* printJson(result)
       const kind = `${o.random ? "random" : "sequential"} ${o.write ? "write" : "read"}`
       yield* out(
@@ -518,9 +549,9 @@ export const run = (argv: ReadonlyArray<string>) =>
     Effect.flatMap((exit) => {
       if (Exit.isSuccess(exit)) return Effect.succeed<number>(Failure.ExitCode.Ok)
       const r = Failure.reportCause(exit.cause)
+      if (env.ISCSI_DEBUG !== undefined && env.ISCSI_DEBUG !== "") process.stderr.write(`${Cause.pretty(exit.cause)}\n`)
       // Effect's CLI already printed its parse errors (through the presenter above).
       if (r.alreadyShown) return Effect.succeed(r.exitCode)
       return Effect.as(Files.writeStderr(`iscsi: ${r.message}\n`), r.exitCode)
     })
   )
-

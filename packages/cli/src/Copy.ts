@@ -28,6 +28,10 @@ export interface Options {
   readonly count?: number | undefined
   /** Pieces in flight (default 8). */
   readonly queueDepth?: number | undefined
+  /** Pieces of `bs` to skip at the start of the source (default 0), like dd's `skip=`. */
+  readonly skip?: number | undefined
+  /** Pieces of `bs` to skip at the start of the destination (default 0), like dd's `seek=`. */
+  readonly seek?: number | undefined
   /** Called with the byte count of every piece written. */
   readonly onProgress?: ((bytes: number) => void) | undefined
 }
@@ -35,6 +39,9 @@ export interface Options {
 /** What a copy moves, decided before it starts. */
 export interface Plan {
   readonly bs: number
+  /** Byte offsets of the first byte in the source and in the destination. */
+  readonly srcOffset: number
+  readonly dstOffset: number
   readonly total: number
   readonly pieces: number
   readonly queueDepth: number
@@ -63,34 +70,53 @@ export const plan = (src: Endpoint, dst: Endpoint, options: Options = {}): Effec
       return fail(`--bs ${bs} is not a multiple of the block size ${e.device.blockSize} of ${e.label}`)
     }
   }
+  for (const [name, n] of [
+    ["skip", options.skip],
+    ["seek", options.seek]
+  ] as const) {
+    if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) return fail(`--${name} ${n} is invalid`)
+  }
+  const srcOffset = (options.skip ?? 0) * bs
+  const dstOffset = (options.seek ?? 0) * bs
   const srcSize = sizeOf(src)
+  if (srcOffset > srcSize) return fail(`--skip ${options.skip} is past the end of ${src.label} (${srcSize} bytes)`)
   let total: number
   if (options.count !== undefined) {
     if (!Number.isSafeInteger(options.count) || options.count < 0) return fail(`--count ${options.count} is invalid`)
     total = options.count * bs
-    if (total > srcSize) {
-      return fail(`${src.label} holds ${srcSize} bytes, fewer than --count ${options.count} × --bs ${bs} = ${total}`)
+    if (srcOffset + total > srcSize) {
+      return fail(
+        `${src.label} holds ${srcSize} bytes, fewer than the ${srcOffset + total} that --skip/--count/--bs ask for`
+      )
     }
   } else {
-    total = srcSize
+    total = srcSize - srcOffset
   }
   for (const e of [src, dst]) {
     if (e._tag === "Lun" && total % e.device.blockSize !== 0) {
       return fail(`${total} bytes is not a whole number of ${e.device.blockSize}-byte blocks of ${e.label}`)
     }
   }
-  if (dst._tag === "Lun" && total > dst.device.size) {
-    return fail(`${dst.label} holds ${dst.device.size} bytes, fewer than the ${total} to copy`)
+  if (dst._tag === "Lun" && dstOffset + total > dst.device.size) {
+    return fail(
+      `${dst.label} holds ${dst.device.size} bytes, fewer than the ${dstOffset + total} that --seek and the copy need`
+    )
   }
-  return Effect.succeed({ bs, total, pieces: Math.ceil(total / bs), queueDepth: qd })
+  return Effect.succeed({ bs, srcOffset, dstOffset, total, pieces: Math.ceil(total / bs), queueDepth: qd })
 }
 
-const readAt = (e: Endpoint, offset: number, length: number): Effect.Effect<Uint8Array, Scsi.CommandError | IoError> => {
+const readAt = (
+  e: Endpoint,
+  offset: number,
+  length: number
+): Effect.Effect<Uint8Array, Scsi.CommandError | IoError> => {
   if (e._tag === "Lun") return e.device.read(offset / e.device.blockSize, length / e.device.blockSize)
   return Effect.flatMap(e.file.read(offset, length), (data) =>
     data.length === length
       ? Effect.succeed(data)
-      : Effect.fail(new IoError({ path: e.label, message: `ended at ${offset + data.length} bytes (it shrank while copying)` }))
+      : Effect.fail(
+          new IoError({ path: e.label, message: `ended at ${offset + data.length} bytes (it shrank while copying)` })
+        )
   )
 }
 
@@ -111,8 +137,8 @@ export const run = (
       (i) => {
         const offset = i * p.bs
         const length = Math.min(p.bs, p.total - offset)
-        return readAt(src, offset, length).pipe(
-          Effect.flatMap((data) => writeAt(dst, offset, data)),
+        return readAt(src, p.srcOffset + offset, length).pipe(
+          Effect.flatMap((data) => writeAt(dst, p.dstOffset + offset, data)),
           Effect.tap(() => Effect.sync(() => onProgress?.(length)))
         )
       },

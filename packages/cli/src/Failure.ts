@@ -75,7 +75,9 @@ const iscsiReport = (e: IscsiError.IscsiError): Report => {
       return { message: r.message, exitCode: ExitCode.Usage }
     case "ConnectFailed":
       return {
-        message: r.message.includes(`${r.host}:${r.port}`) ? r.message : `cannot connect to ${r.host}:${r.port}: ${r.message}`,
+        message: r.message.includes(`${r.host}:${r.port}`)
+          ? r.message
+          : `cannot connect to ${r.host}:${r.port}: ${r.message}`,
         exitCode: ExitCode.Failure
       }
     case "LoginFailed":

@@ -90,7 +90,9 @@ export const fields = (rows: ReadonlyArray<readonly [string, string | number | b
 export const parseBytes = (text: string): number | undefined => {
   const m = /^([0-9]+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim())
   if (m === null) return undefined
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"]
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[
+    m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"
+  ]
   const n = Number(m[1]) * mult
   return Number.isSafeInteger(n) ? n : undefined
 }

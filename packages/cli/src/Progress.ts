@@ -40,7 +40,10 @@ export interface Progress {
 }
 
 /** A progress bar for `total` bytes, drawn only when `enabled` (stderr is a TTY) and stopped with the scope. */
-export const make = (total: number, enabled: boolean = Files.stderrIsTty()): Effect.Effect<Progress, never, Scope.Scope> =>
+export const make = (
+  total: number,
+  enabled: boolean = Files.stderrIsTty()
+): Effect.Effect<Progress, never, Scope.Scope> =>
   Effect.gen(function* () {
     let done = 0
     let stopped = false

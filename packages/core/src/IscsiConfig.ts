@@ -37,6 +37,12 @@ const digestList = (s: string): ReadonlyArray<"CRC32C" | "None"> =>
 /** Options that shape a pool besides the URL. */
 export interface Options {
   readonly initiatorName?: string | undefined
+  /**
+   * 48-bit ISID. Default: stable per (initiator name, target), so a reconnect or recovery reuses the
+   * I_T nexus. Two processes with the same initiator name on the same target then replace each
+   * other's sessions (the target reinstates the ISID): give each its own ISID or initiator name.
+   */
+  readonly isid?: number | undefined
   readonly chap?: { readonly user: string; readonly secret: Redacted.Redacted<string> } | undefined
   readonly targetChap?: { readonly user: string; readonly secret: Redacted.Redacted<string> } | undefined
   readonly offer?: Partial<Negotiation.Offer> | undefined
@@ -73,12 +79,17 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<Pool.
         )
       )
     }
-    const offer: Negotiation.Offer = { ...Negotiation.defaultOffer, ...options.offer }
+    const offer: Negotiation.Offer = {
+      ...Negotiation.defaultOffer,
+      ...(u.headerDigest !== undefined ? { headerDigest: u.headerDigest } : {}),
+      ...options.offer
+    }
     const valid = Negotiation.validateOffer(offer)
     if (valid._tag === "Failure") return yield* Effect.fail(valid.failure)
     return {
       address: { host: u.host, port: u.port },
       initiatorName: options.initiatorName ?? DEFAULT_INITIATOR_NAME,
+      ...(options.isid !== undefined ? { isid: options.isid } : {}),
       targetName: u.target,
       auth:
         chap === undefined

@@ -27,7 +27,8 @@ const invalid = (message: string) => IscsiError.make(new IscsiError.InvalidArgum
  * 16383). Fails with InvalidArgument outside 0..16383 or for a non-integer.
  */
 export const encodeResult = (lun: number): Result.Result<bigint, IscsiError.IscsiError> => {
-  if (!Number.isInteger(lun) || lun < 0 || lun > MAX_FLAT) return Result.fail(invalid(`LUN ${lun} out of range 0..16383`))
+  if (!Number.isInteger(lun) || lun < 0 || lun > MAX_FLAT)
+    return Result.fail(invalid(`LUN ${lun} out of range 0..16383`))
   const hi = lun <= MAX_PERIPHERAL ? lun : 0x4000 | lun
   return Result.succeed(BigInt(hi) << 48n)
 }
@@ -58,7 +59,8 @@ export const decode = (raw: bigint): Result.Result<number, IscsiError.IscsiError
 
 /** Read the 8 big-endian bytes at `offset` as a raw LUN field. */
 export const read = (bytes: Uint8Array, offset: number): bigint => {
-  const hi = ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0
+  const hi =
+    ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0
   const lo =
     ((bytes[offset + 4]! << 24) | (bytes[offset + 5]! << 16) | (bytes[offset + 6]! << 8) | bytes[offset + 7]!) >>> 0
   return hi === 0 && lo === 0 ? 0n : (BigInt(hi) << 32n) | BigInt(lo)

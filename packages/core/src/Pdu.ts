@@ -133,7 +133,12 @@ export const validate = (pdu: Pdu): IscsiError.IscsiError | undefined => {
  * Write the header of `pdu` (BHS + AHS + header digest when on) into `out` at `offset`; returns the
  * number of bytes written. The range is zeroed first, so `out` may be a reused buffer.
  */
-export const encodeHeaderInto = (pdu: Pdu, out: Uint8Array, offset: number, options: DigestOptions = noDigests): number => {
+export const encodeHeaderInto = (
+  pdu: Pdu,
+  out: Uint8Array,
+  offset: number,
+  options: DigestOptions = noDigests
+): number => {
   const ahs = Codec.ahsLength(pdu)
   const h = Codec.BHS_LENGTH + ahs
   out.fill(0, offset, offset + h)
@@ -192,7 +197,10 @@ export const encodeFrames = (pdu: Pdu, options: DigestOptions = noDigests): Read
  * Decode a header (BHS + AHS, no digest) with its data segment (default empty). `header.length` must
  * be 48 + TotalAHSLength; DataSegmentLength is not compared with `data` (the framer did that).
  */
-export const decodeHeader = (header: Uint8Array, data: Uint8Array = EMPTY): Result.Result<Pdu, IscsiError.IscsiError> => {
+export const decodeHeader = (
+  header: Uint8Array,
+  data: Uint8Array = EMPTY
+): Result.Result<Pdu, IscsiError.IscsiError> => {
   if (header.length < Codec.BHS_LENGTH) return Result.fail(_protocolError("header shorter than 48 bytes"))
   const ahs = Codec.ahsAt(header, 0)
   if (header.length !== Codec.BHS_LENGTH + ahs) {
@@ -203,7 +211,10 @@ export const decodeHeader = (header: Uint8Array, data: Uint8Array = EMPTY): Resu
 }
 
 /** Decode one complete frame (exactly one: a length mismatch is an error), verifying digests when on. */
-export const decode = (frame: Uint8Array, options: DigestOptions = noDigests): Result.Result<Pdu, IscsiError.IscsiError> => {
+export const decode = (
+  frame: Uint8Array,
+  options: DigestOptions = noDigests
+): Result.Result<Pdu, IscsiError.IscsiError> => {
   const n = frame.length
   if (n < Codec.BHS_LENGTH) return Result.fail(_protocolError("frame shorter than 48 bytes"))
   const ahs = Codec.ahsAt(frame, 0)

@@ -129,8 +129,9 @@ export const make = (
               const r = yield* Effect.exit(open(generation))
               if (Exit.isSuccess(r)) {
                 const next = r.value
-                yield* Ref.set(current, next)
+                // clear the Unit Attentions of the new nexus before anyone else can see them
                 yield* clearUnitAttentions(next.session)
+                yield* Ref.set(current, next)
                 yield* PubSub.publish(events, {
                   _tag: "Recovered",
                   generation,

@@ -308,10 +308,22 @@ export const make = Effect.fn("Session.make")(function* (
     Effect.gen(function* () {
       const i = state.conns.indexOf(conn)
       if (i >= 0) state.conns.splice(i, 1)
-      // ERL 0: every task on the dead connection fails now (session recovery, when enabled, re-issues them)
+      // MC/S failover: while another connection lives, idempotent SCSI tasks of the dead one are
+      // re-issued on it (new ITT and CmdSN, in their original order); everything else fails now
+      // (session recovery, when enabled, re-issues those after a full loss).
+      const failover = closedWith === undefined && state.pickConn() !== undefined
+      const reissue: Array<Engine.ScsiTask> = []
       for (const task of [...state.tasks.values()]) {
-        if (task.conn === conn) state.failTask(task, error)
+        if (task.conn !== conn) continue
+        if (failover && task instanceof Engine.ScsiTask && task.reissuable) {
+          state.release(task)
+          task.resetForReissue()
+          reissue.push(task)
+        } else {
+          state.failTask(task, error)
+        }
       }
+      for (const task of reissue) state.submit(task)
       const scope = connScopes.get(conn)
       connScopes.delete(conn)
       PubSub.publishUnsafe(events, { _tag: "ConnectionDown", cid: conn.cid, error })
@@ -412,7 +424,9 @@ export const make = Effect.fn("Session.make")(function* (
           return Effect.void
         }
         task.abandoned = true
-        return abortTask(task)
+        // the caller leaves now (a timeout must not wait for the target); the abort runs in the
+        // session's scope and frees the ITT when answered (bounded)
+        return Effect.asVoid(Effect.forkIn(abortTask(task), sessionScope))
       })
     })
     return commandTimeout > 0

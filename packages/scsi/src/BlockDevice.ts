@@ -20,7 +20,7 @@ import * as Semaphore from "effect/Semaphore"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type { CommandError } from "./internal/runner.ts"
-import * as ReadWrite from "./ReadWrite.ts"
+import type * as ReadWrite from "./ReadWrite.ts"
 import * as Scsi from "./Scsi.ts"
 import * as ScsiError from "./ScsiError.ts"
 
@@ -48,7 +48,11 @@ export interface BlockDevice {
   /** Largest number of blocks one command carries (larger reads/writes are split). */
   readonly maxTransferBlocks: number
   readonly read: (lba: number, blocks: number) => Effect.Effect<Uint8Array, CommandError>
-  readonly write: (lba: number, data: Uint8Array, options?: { readonly fua?: boolean | undefined }) => Effect.Effect<void, CommandError>
+  readonly write: (
+    lba: number,
+    data: Uint8Array,
+    options?: { readonly fua?: boolean | undefined }
+  ) => Effect.Effect<void, CommandError>
   readonly readStream: (options?: StreamOptions) => Stream.Stream<Uint8Array, CommandError>
   /** Consumes chunks of any size; the total must be a multiple of the block size. */
   readonly writeSink: (options?: StreamOptions) => Sink.Sink<void, Uint8Array, never, CommandError>
@@ -64,12 +68,13 @@ const DEFAULT_CHUNK_BYTES = 256 * 1024
 const DEFAULT_QUEUE_DEPTH = 4
 
 /** Discover the capacity of `lun` and return its block device. */
-export const make = Effect.fn("BlockDevice.make")(function*(lun: number, options?: MakeOptions) {
+export const make = Effect.fn("BlockDevice.make")(function* (lun: number, options?: MakeOptions) {
   const cap = yield* Scsi.readCapacity16(lun).pipe(
     Effect.map((c) => ({ lastLba: c.lastLba, blockSize: c.blockSize, thin: c.lbpme })),
     Effect.catchIf(
       (e) => e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && e.reason.senseKey === 0x05,
-      () => Scsi.readCapacity10(lun).pipe(Effect.map((c) => ({ lastLba: c.lastLba, blockSize: c.blockSize, thin: false })))
+      () =>
+        Scsi.readCapacity10(lun).pipe(Effect.map((c) => ({ lastLba: c.lastLba, blockSize: c.blockSize, thin: false })))
     )
   )
   if (cap.blockSize <= 0) return yield* ScsiError.malformed("capacity", `block size ${cap.blockSize}`)
@@ -79,7 +84,10 @@ export const make = Effect.fn("BlockDevice.make")(function*(lun: number, options
 
   const blockSize = cap.blockSize
   const blockCount = cap.lastLba + 1
-  const maxTransferBlocks = Math.max(1, Math.floor((options?.maxTransferBytes ?? DEFAULT_MAX_TRANSFER_BYTES) / blockSize))
+  const maxTransferBlocks = Math.max(
+    1,
+    Math.floor((options?.maxTransferBytes ?? DEFAULT_MAX_TRANSFER_BYTES) / blockSize)
+  )
 
   const checkRange = (lba: number, blocks: number): Effect.Effect<void, ScsiError.ScsiError> => {
     if (!Number.isSafeInteger(lba) || lba < 0 || !Number.isSafeInteger(blocks) || blocks < 0) {
@@ -108,20 +116,21 @@ export const make = Effect.fn("BlockDevice.make")(function*(lun: number, options
   }
 
   const read = (lba: number, blocks: number): Effect.Effect<Uint8Array, CommandError> =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* checkRange(lba, blocks)
       const out = new Uint8Array(blocks * blockSize)
-      yield* Effect.forEach(
-        pieces(lba, blocks, maxTransferBlocks),
-        ([l, n]) => {
+      yield* Effect.all(
+        pieces(lba, blocks, maxTransferBlocks).map(([l, n]) => {
           const into = out.subarray((l - lba) * blockSize, (l - lba + n) * blockSize)
           return readOne(l, n, into).pipe(
-            Effect.map((data) => {
-              // The engine places data in `into`; copy only if it handed back another buffer.
-              if (data.buffer !== into.buffer || data.byteOffset !== into.byteOffset) into.set(data)
-            })
+            // The engine places data in `into`; copy only if it handed back another buffer.
+            Effect.tap((data) =>
+              Effect.sync(() => {
+                if (data.buffer !== into.buffer || data.byteOffset !== into.byteOffset) into.set(data)
+              })
+            )
           )
-        },
+        }),
         { concurrency: DEFAULT_QUEUE_DEPTH, discard: true }
       )
       return out
@@ -130,15 +139,22 @@ export const make = Effect.fn("BlockDevice.make")(function*(lun: number, options
   const checkData = (data: Uint8Array): Effect.Effect<number, ScsiError.ScsiError> =>
     data.length % blockSize === 0
       ? Effect.succeed(data.length / blockSize)
-      : Effect.fail(ScsiError.invalidArgument(`data length ${data.length} is not a multiple of the block size ${blockSize}`))
+      : Effect.fail(
+          ScsiError.invalidArgument(`data length ${data.length} is not a multiple of the block size ${blockSize}`)
+        )
 
-  const write = (lba: number, data: Uint8Array, o?: { readonly fua?: boolean | undefined }): Effect.Effect<void, CommandError> =>
-    Effect.gen(function*() {
+  const write = (
+    lba: number,
+    data: Uint8Array,
+    o?: { readonly fua?: boolean | undefined }
+  ): Effect.Effect<void, CommandError> =>
+    Effect.gen(function* () {
       const blocks = yield* checkData(data)
       yield* checkRange(lba, blocks)
-      yield* Effect.forEach(
-        pieces(lba, blocks, maxTransferBlocks),
-        ([l, n]) => writeOne(l, data.subarray((l - lba) * blockSize, (l - lba + n) * blockSize), o?.fua),
+      yield* Effect.all(
+        pieces(lba, blocks, maxTransferBlocks).map(([l, n]) =>
+          writeOne(l, data.subarray((l - lba) * blockSize, (l - lba + n) * blockSize), o?.fua)
+        ),
         { concurrency: DEFAULT_QUEUE_DEPTH, discard: true }
       )
     }).pipe(provide)
@@ -154,11 +170,9 @@ export const make = Effect.fn("BlockDevice.make")(function*(lun: number, options
     return Stream.unwrap(
       Effect.as(checkRange(from, blocks), Stream.fromIterable(pieces(from, blocks, per))).pipe(
         Effect.map((s) =>
-          Stream.mapEffect(
-            s,
-            ([l, n]) => provide(readOne(l, n, new Uint8Array(n * blockSize))),
-            { concurrency: depthOf(o) }
-          )
+          Stream.mapEffect(s, ([l, n]) => provide(readOne(l, n, new Uint8Array(n * blockSize))), {
+            concurrency: depthOf(o)
+          })
         )
       )
     )
@@ -166,7 +180,7 @@ export const make = Effect.fn("BlockDevice.make")(function*(lun: number, options
 
   const writeSink = (o?: StreamOptions): Sink.Sink<void, Uint8Array, never, CommandError> =>
     Sink.fromTransform((upstream, scope) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const from = o?.from ?? 0
         const limit = o?.blocks === undefined ? blockCount - from : o.blocks
         yield* checkRange(from, Math.max(0, Math.min(limit, blockCount - from)))
@@ -179,7 +193,7 @@ export const make = Effect.fn("BlockDevice.make")(function*(lun: number, options
         let filled = 0
 
         const submit = (buf: Uint8Array) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const blocks = buf.length / blockSize
             if (lba + blocks > from + limit || lba + blocks > blockCount) {
               return yield* ScsiError.outOfRange(lba, blocks, Math.min(blockCount, from + limit))
@@ -198,7 +212,7 @@ export const make = Effect.fn("BlockDevice.make")(function*(lun: number, options
           })
 
         const consume = (chunks: ReadonlyArray<Uint8Array>) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             for (const chunk of chunks) {
               let off = 0
               while (off < chunk.length) {
@@ -216,7 +230,7 @@ export const make = Effect.fn("BlockDevice.make")(function*(lun: number, options
             }
           })
 
-        const finish = Effect.gen(function*() {
+        const finish = Effect.gen(function* () {
           if (filled % blockSize !== 0) {
             return yield* ScsiError.invalidArgument(`stream ended with ${filled % blockSize} bytes of a partial block`)
           }

@@ -22,7 +22,11 @@ export interface CompareAndWriteOptions {
   readonly group?: number | undefined
 }
 
-export const cdb = (lba: number, blocks: number, options?: CompareAndWriteOptions): Result.Result<Uint8Array, ScsiError.ScsiError> =>
+export const cdb = (
+  lba: number,
+  blocks: number,
+  options?: CompareAndWriteOptions
+): Result.Result<Uint8Array, ScsiError.ScsiError> =>
   B.build("COMPARE AND WRITE", 16, (w) => {
     w.u8("opcode", 0, 0x89)
     w.bits("wrprotect", 1, 5, 3, options?.protect ?? 0)

@@ -39,7 +39,7 @@ export const cdb = (options?: {
   B.build("INQUIRY", 6, (w) => {
     w.u8("opcode", 0, 0x12)
     w.flag(1, 0, options?.evpd)
-    if (options?.evpd !== true && (options?.page ?? 0) !== 0) w.u8("page code without EVPD", 2, -1)
+    if (options?.evpd !== true && (options?.page ?? 0) !== 0) w.fail(`page code ${options?.page} needs EVPD`)
     w.u8("page code", 2, options?.page ?? 0)
     w.u16("allocation length", 3, options?.allocationLength ?? (options?.evpd === true ? 4096 : 96))
   })
@@ -109,7 +109,9 @@ export interface VpdHeader {
 export const decodeVpdHeader = (data: Uint8Array, expected?: number): R<VpdHeader> => {
   if (data.length < 4) return Result.fail(ScsiError.malformed("VPD page", `VPD page of ${data.length} bytes`))
   if (expected !== undefined && data[1] !== expected) {
-    return Result.fail(ScsiError.malformed("VPD page", `asked for page 0x${expected.toString(16)}, got 0x${data[1].toString(16)}`))
+    return Result.fail(
+      ScsiError.malformed("VPD page", `asked for page 0x${expected.toString(16)}, got 0x${data[1].toString(16)}`)
+    )
   }
   return Result.succeed({
     peripheralQualifier: data[0] >> 5,

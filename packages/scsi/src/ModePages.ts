@@ -49,7 +49,7 @@ export const cdbModeSense6 = (options: ModeSenseOptions = {}): R<Uint8Array> =>
   B.build("MODE SENSE (6)", 6, (w) => {
     w.u8("opcode", 0, 0x1a)
     w.flag(1, 3, options.dbd)
-    if (options.llbaa === true) w.u8("LLBAA (not in MODE SENSE (6))", 1, -1)
+    if (options.llbaa === true) w.fail("LLBAA exists only in MODE SENSE (10)")
     w.bits("page control", 2, 6, 2, options.pageControl ?? 0)
     w.bits("page code", 2, 0, 6, options.page ?? PageCode.AllPages)
     w.u8("subpage code", 3, options.subpage ?? 0)
@@ -120,7 +120,12 @@ const decodePages = (data: Uint8Array, start: number, end: number): R<Array<Mode
     const spf = (data[o] & 0x40) !== 0
     const len = spf ? 4 + B.u16(data, o + 2) : 2 + data[o + 1]
     if (o + len > end) return Result.fail(ScsiError.malformed("mode page", "mode page overruns the mode data"))
-    pages.push({ pageCode: data[o] & 0x3f, subpage: spf ? data[o + 1] : 0, ps: (data[o] & 0x80) !== 0, bytes: data.slice(o, o + len) })
+    pages.push({
+      pageCode: data[o] & 0x3f,
+      subpage: spf ? data[o + 1] : 0,
+      ps: (data[o] & 0x80) !== 0,
+      bytes: data.slice(o, o + len)
+    })
     o += len
   }
   return Result.succeed(pages)
@@ -140,7 +145,9 @@ const decodeBody = (
   const step = longLba ? 16 : 8
   for (let o = headerLength; o + step <= Math.min(end, headerLength + bdLength); o += step) {
     blockDescriptors.push(
-      longLba ? { blocks: B.u64n(data, o), blockLength: B.u32(data, o + 12) } : { blocks: B.u32(data, o), blockLength: B.u24(data, o + 5) }
+      longLba
+        ? { blocks: B.u64n(data, o), blockLength: B.u32(data, o + 12) }
+        : { blocks: B.u32(data, o), blockLength: B.u24(data, o + 5) }
     )
   }
   return Result.map(decodePages(data, headerLength + bdLength, end), (pages) => {
@@ -239,8 +246,14 @@ export const encodeCaching = (c: CachingPage): Uint8Array => {
   p[0] = PageCode.Caching
   p[1] = 0x12
   p[2] =
-    (c.ic ? 0x80 : 0) | (c.abpf ? 0x40 : 0) | (c.cap ? 0x20 : 0) | (c.disc ? 0x10 : 0) | (c.size ? 0x08 : 0) |
-    (c.wce ? 0x04 : 0) | (c.mf ? 0x02 : 0) | (c.rcd ? 0x01 : 0)
+    (c.ic ? 0x80 : 0) |
+    (c.abpf ? 0x40 : 0) |
+    (c.cap ? 0x20 : 0) |
+    (c.disc ? 0x10 : 0) |
+    (c.size ? 0x08 : 0) |
+    (c.wce ? 0x04 : 0) |
+    (c.mf ? 0x02 : 0) |
+    (c.rcd ? 0x01 : 0)
   p[3] = ((c.demandReadRetentionPriority & 0x0f) << 4) | (c.writeRetentionPriority & 0x0f)
   B.put16(p, 4, c.disablePrefetchTransferLength)
   B.put16(p, 6, c.minimumPrefetch)
@@ -302,7 +315,13 @@ export const encodeControl = (c: ControlPage): Uint8Array => {
   const p = new Uint8Array(12)
   p[0] = PageCode.Control
   p[1] = 0x0a
-  p[2] = ((c.tst & 7) << 5) | (c.tmfOnly ? 0x10 : 0) | (c.dpicz ? 0x08 : 0) | (c.dSense ? 0x04 : 0) | (c.gltsd ? 0x02 : 0) | (c.rlec ? 0x01 : 0)
+  p[2] =
+    ((c.tst & 7) << 5) |
+    (c.tmfOnly ? 0x10 : 0) |
+    (c.dpicz ? 0x08 : 0) |
+    (c.dSense ? 0x04 : 0) |
+    (c.gltsd ? 0x02 : 0) |
+    (c.rlec ? 0x01 : 0)
   p[3] = ((c.queueAlgorithmModifier & 0x0f) << 4) | (c.nuar ? 0x08 : 0) | ((c.qerr & 3) << 1)
   p[4] = (c.rac ? 0x40 : 0) | ((c.uaInterlockControl & 3) << 4) | (c.swp ? 0x08 : 0)
   p[5] = (c.ato ? 0x80 : 0) | (c.tas ? 0x40 : 0) | (c.atmpe ? 0x20 : 0) | (c.rwwp ? 0x10 : 0) | (c.autoloadMode & 7)

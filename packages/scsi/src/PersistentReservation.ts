@@ -52,7 +52,11 @@ export const cdbIn = (serviceAction: number, allocationLength = 4096): R<Uint8Ar
 
 export const cdbOut = (
   serviceAction: number,
-  options?: { readonly type?: number | undefined; readonly scope?: number | undefined; readonly parameterListLength?: number | undefined }
+  options?: {
+    readonly type?: number | undefined
+    readonly scope?: number | undefined
+    readonly parameterListLength?: number | undefined
+  }
 ): R<Uint8Array> =>
   B.build("PERSISTENT RESERVE OUT", 10, (w) => {
     w.u8("opcode", 0, 0x5f)

@@ -43,12 +43,13 @@ type Cdb = Result.Result<Uint8Array, ScsiError.ScsiError>
 const six = (name: string, op: number, lba: number, blocks: number): Cdb =>
   B.build(name, 6, (w) => {
     w.u8("opcode", 0, op)
-    if (!(Number.isInteger(lba) && lba >= 0 && lba <= 0x1f_ffff)) w.u24("LBA (21 bits)", 1, -1)
+    if (!(Number.isInteger(lba) && lba >= 0 && lba <= 0x1f_ffff)) w.fail(`LBA ${lba} is outside 0..0x1fffff`)
     else {
       w.bits("LBA", 1, 0, 5, lba >>> 16)
       w.u16("LBA", 2, lba & 0xffff)
     }
-    if (!(Number.isInteger(blocks) && blocks >= 1 && blocks <= 256)) w.u8("transfer length (1..256)", 4, -1)
+    if (!(Number.isInteger(blocks) && blocks >= 1 && blocks <= 256))
+      w.fail(`transfer length ${blocks} is outside 1..256`)
     else w.u8("transfer length", 4, blocks & 0xff)
   })
 
@@ -59,7 +60,14 @@ const flags = (w: B.Writer, o: TransferOptions | undefined, byteChk?: number) =>
   else w.bits("bytchk", 1, 1, 2, byteChk)
 }
 
-const ten = (name: string, op: number, lba: number, blocks: number, o: TransferOptions | undefined, byteChk?: number): Cdb =>
+const ten = (
+  name: string,
+  op: number,
+  lba: number,
+  blocks: number,
+  o: TransferOptions | undefined,
+  byteChk?: number
+): Cdb =>
   B.build(name, 10, (w) => {
     w.u8("opcode", 0, op)
     flags(w, o, byteChk)
@@ -77,7 +85,14 @@ const twelve = (name: string, op: number, lba: number, blocks: number, o: Transf
     w.bits("group number", 10, 0, 5, o?.group ?? 0)
   })
 
-const sixteen = (name: string, op: number, lba: number, blocks: number, o: TransferOptions | undefined, byteChk?: number): Cdb =>
+const sixteen = (
+  name: string,
+  op: number,
+  lba: number,
+  blocks: number,
+  o: TransferOptions | undefined,
+  byteChk?: number
+): Cdb =>
   B.build(name, 16, (w) => {
     w.u8("opcode", 0, op)
     flags(w, o, byteChk)

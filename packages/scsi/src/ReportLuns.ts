@@ -35,7 +35,11 @@ const methods = ["peripheral", "flat", "logical-unit", "extended"] as const
 export const decodeLun = (field: Uint8Array): Lun => {
   const method = field[0] >> 6
   const lun =
-    method === 0 ? (field[0] & 0x3f) === 0 ? field[1] : ((field[0] & 0x3f) << 8) | field[1] : ((field[0] & 0x3f) << 8) | field[1]
+    method === 0
+      ? (field[0] & 0x3f) === 0
+        ? field[1]
+        : ((field[0] & 0x3f) << 8) | field[1]
+      : ((field[0] & 0x3f) << 8) | field[1]
   return { addressMethod: methods[method], lun, raw: B.u64(field, 0) }
 }
 
@@ -49,6 +53,7 @@ export const decode = (data: Uint8Array): Result.Result<LunList, ScsiError.ScsiE
   Result.map(B.need("REPORT LUNS data", data, 8), () => {
     const listLength = B.u32(data, 0)
     const luns: Array<Lun> = []
-    for (let o = 8; o + 8 <= Math.min(data.length, 8 + listLength); o += 8) luns.push(decodeLun(data.subarray(o, o + 8)))
+    for (let o = 8; o + 8 <= Math.min(data.length, 8 + listLength); o += 8)
+      luns.push(decodeLun(data.subarray(o, o + 8)))
     return { total: Math.floor(listLength / 8), luns }
   })

@@ -61,22 +61,29 @@ export interface WriteOptions extends ReadWrite.TransferOptions {
 
 const blocksOf = (data: Uint8Array, blockSize: number | undefined): Result.Result<number, ScsiError.ScsiError> => {
   const bs = blockSize ?? DEFAULT_BLOCK_SIZE
-  if (!Number.isInteger(bs) || bs <= 0) return Result.fail(ScsiError.invalidArgument(`block size ${bs} is not a positive integer`))
+  if (!Number.isInteger(bs) || bs <= 0)
+    return Result.fail(ScsiError.invalidArgument(`block size ${bs} is not a positive integer`))
   if (data.length % bs !== 0) {
-    return Result.fail(ScsiError.invalidArgument(`data length ${data.length} is not a multiple of the block size ${bs}`))
+    return Result.fail(
+      ScsiError.invalidArgument(`data length ${data.length} is not a multiple of the block size ${bs}`)
+    )
   }
   return Result.succeed(data.length / bs)
 }
 
 const readLength = (blocks: number, blockSize: number | undefined): Result.Result<number, ScsiError.ScsiError> => {
   const bs = blockSize ?? DEFAULT_BLOCK_SIZE
-  if (!Number.isInteger(bs) || bs <= 0) return Result.fail(ScsiError.invalidArgument(`block size ${bs} is not a positive integer`))
-  if (!Number.isSafeInteger(blocks) || blocks < 0) return Result.fail(ScsiError.invalidArgument(`block count ${blocks} is invalid`))
+  if (!Number.isInteger(bs) || bs <= 0)
+    return Result.fail(ScsiError.invalidArgument(`block size ${bs} is not a positive integer`))
+  if (!Number.isSafeInteger(blocks) || blocks < 0)
+    return Result.fail(ScsiError.invalidArgument(`block count ${blocks} is invalid`))
   return Result.succeed(blocks * bs)
 }
 
-const readProgram = (cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>) =>
-  function*(lun: number, lba: number, blocks: number, options?: ReadOptions) {
+const readProgram = (
+  cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
+) =>
+  function* (lun: number, lba: number, blocks: number, options?: ReadOptions) {
     const length = yield* Effect.fromResult(readLength(blocks, options?.blockSize))
     const result = yield* Runner.run({
       lun,
@@ -92,24 +99,24 @@ const readProgram = (cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOp
 const writeProgram = (
   cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
 ) =>
-  function*(lun: number, lba: number, data: Uint8Array, options?: WriteOptions) {
+  function* (lun: number, lba: number, data: Uint8Array, options?: WriteOptions) {
     const blocks = yield* Effect.fromResult(blocksOf(data, options?.blockSize))
     yield* Runner.run({ lun, cdb: cdb(lba, blocks, options), direction: "write", dataOut: data, exactTransfer: true })
   }
 
 /** TEST UNIT READY (SPC-5 §6.47): succeeds when the LUN is ready. */
-export const testUnitReady = Effect.fn("Scsi.testUnitReady")(function*(lun: number) {
+export const testUnitReady = Effect.fn("Scsi.testUnitReady")(function* (lun: number) {
   yield* Runner.run({ lun, cdb: UnitControl.cdbTestUnitReady(), direction: "none" })
 })
 
 /** INQUIRY standard data. */
-export const inquiry = Effect.fn("Scsi.inquiry")(function*(lun: number) {
+export const inquiry = Effect.fn("Scsi.inquiry")(function* (lun: number) {
   const r = yield* Runner.run({ lun, cdb: Inquiry.cdb({ allocationLength: 255 }), direction: "read", readLength: 255 })
   return yield* Effect.fromResult(Inquiry.decodeStandard(r.data))
 })
 
 /** INQUIRY with EVPD: the raw page (header checked against `page`). */
-export const inquiryVpd = Effect.fn("Scsi.inquiryVpd")(function*(lun: number, page: number) {
+export const inquiryVpd = Effect.fn("Scsi.inquiryVpd")(function* (lun: number, page: number) {
   const r = yield* Runner.run({
     lun,
     cdb: Inquiry.cdb({ evpd: true, page, allocationLength: 4096 }),
@@ -121,15 +128,23 @@ export const inquiryVpd = Effect.fn("Scsi.inquiryVpd")(function*(lun: number, pa
 })
 
 const vpd = <A>(name: string, page: number, decode: (data: Uint8Array) => Result.Result<A, ScsiError.ScsiError>) =>
-  Effect.fn(name)(function*(lun: number) {
+  Effect.fn(name)(function* (lun: number) {
     const data = yield* inquiryVpd(lun, page)
     return yield* Effect.fromResult(decode(data))
   })
 
 /** VPD 00h: supported VPD pages. */
-export const supportedVpdPages = vpd("Scsi.supportedVpdPages", Inquiry.VpdPage.SupportedPages, Inquiry.decodeSupportedPages)
+export const supportedVpdPages = vpd(
+  "Scsi.supportedVpdPages",
+  Inquiry.VpdPage.SupportedPages,
+  Inquiry.decodeSupportedPages
+)
 /** VPD 80h: unit serial number. */
-export const unitSerialNumber = vpd("Scsi.unitSerialNumber", Inquiry.VpdPage.UnitSerialNumber, Inquiry.decodeUnitSerialNumber)
+export const unitSerialNumber = vpd(
+  "Scsi.unitSerialNumber",
+  Inquiry.VpdPage.UnitSerialNumber,
+  Inquiry.decodeUnitSerialNumber
+)
 /** VPD 83h: device identification designators. */
 export const deviceIdentification = vpd(
   "Scsi.deviceIdentification",
@@ -151,12 +166,12 @@ export const logicalBlockProvisioning = vpd(
   Inquiry.decodeLogicalBlockProvisioning
 )
 
-export const readCapacity10 = Effect.fn("Scsi.readCapacity10")(function*(lun: number) {
+export const readCapacity10 = Effect.fn("Scsi.readCapacity10")(function* (lun: number) {
   const r = yield* Runner.run({ lun, cdb: ReadCapacity.cdb10(), direction: "read", readLength: 8 })
   return yield* Effect.fromResult(ReadCapacity.decode10(r.data))
 })
 
-export const readCapacity16 = Effect.fn("Scsi.readCapacity16")(function*(lun: number) {
+export const readCapacity16 = Effect.fn("Scsi.readCapacity16")(function* (lun: number) {
   const r = yield* Runner.run({ lun, cdb: ReadCapacity.cdb16(32), direction: "read", readLength: 32 })
   return yield* Effect.fromResult(ReadCapacity.decode16(r.data))
 })
@@ -180,10 +195,24 @@ export interface WriteAndVerifyOptions {
   readonly group?: number | undefined
 }
 
+const writeAndVerifyProgram = (
+  cdb: (lba: number, blocks: number, o?: ReadWrite.VerifyOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
+) =>
+  function* (lun: number, lba: number, data: Uint8Array, options?: WriteAndVerifyOptions) {
+    const blocks = yield* Effect.fromResult(blocksOf(data, options?.blockSize))
+    yield* Runner.run({
+      lun,
+      cdb: cdb(lba, blocks, { dpo: options?.dpo, protect: options?.protect, group: options?.group }),
+      direction: "write",
+      dataOut: data,
+      exactTransfer: true
+    })
+  }
+
 /** WRITE AND VERIFY (10), BYTCHK 0: write, then the target verifies the medium. */
-export const writeAndVerify10 = Effect.fn("Scsi.writeAndVerify10")(writeProgram(ReadWrite.cdbWriteAndVerify10))
+export const writeAndVerify10 = Effect.fn("Scsi.writeAndVerify10")(writeAndVerifyProgram(ReadWrite.cdbWriteAndVerify10))
 /** WRITE AND VERIFY (16), BYTCHK 0. */
-export const writeAndVerify16 = Effect.fn("Scsi.writeAndVerify16")(writeProgram(ReadWrite.cdbWriteAndVerify16))
+export const writeAndVerify16 = Effect.fn("Scsi.writeAndVerify16")(writeAndVerifyProgram(ReadWrite.cdbWriteAndVerify16))
 
 export interface VerifyOptions {
   readonly dpo?: boolean | undefined
@@ -197,7 +226,7 @@ export interface VerifyOptions {
 const verifyProgram = (
   cdb: (lba: number, blocks: number, o?: ReadWrite.VerifyOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
 ) =>
-  function*(lun: number, lba: number, blocks: number, options?: VerifyOptions) {
+  function* (lun: number, lba: number, blocks: number, options?: VerifyOptions) {
     const data = options?.data
     if (data !== undefined) {
       const n = yield* Effect.fromResult(blocksOf(data, options?.blockSize))
@@ -217,8 +246,8 @@ const verifyProgram = (
   }
 
 /** VERIFY (10): medium check (no data), or byte-by-byte compare with `options.data`. */
-export const verify10 = Effect.fn("Scsi.verify10")(verifyProgram(ReadWrite.cdbVerify10))
-export const verify16 = Effect.fn("Scsi.verify16")(verifyProgram(ReadWrite.cdbVerify16))
+export const verify10 = Effect.fn("Scsi.verify10")(verifyProgram(ReadWrite.cdbVerify10), Effect.asVoid)
+export const verify16 = Effect.fn("Scsi.verify16")(verifyProgram(ReadWrite.cdbVerify16), Effect.asVoid)
 
 export interface SynchronizeCacheOptions {
   readonly lba?: number | undefined
@@ -228,23 +257,45 @@ export interface SynchronizeCacheOptions {
   readonly group?: number | undefined
 }
 
-export const synchronizeCache10 = Effect.fn("Scsi.synchronizeCache10")(function*(lun: number, options?: SynchronizeCacheOptions) {
-  yield* Runner.run({ lun, cdb: ReadWrite.cdbSynchronizeCache10(options?.lba ?? 0, options?.blocks ?? 0, options), direction: "none" })
+export const synchronizeCache10 = Effect.fn("Scsi.synchronizeCache10")(function* (
+  lun: number,
+  options?: SynchronizeCacheOptions
+) {
+  yield* Runner.run({
+    lun,
+    cdb: ReadWrite.cdbSynchronizeCache10(options?.lba ?? 0, options?.blocks ?? 0, options),
+    direction: "none"
+  })
 })
 
-export const synchronizeCache16 = Effect.fn("Scsi.synchronizeCache16")(function*(lun: number, options?: SynchronizeCacheOptions) {
-  yield* Runner.run({ lun, cdb: ReadWrite.cdbSynchronizeCache16(options?.lba ?? 0, options?.blocks ?? 0, options), direction: "none" })
+export const synchronizeCache16 = Effect.fn("Scsi.synchronizeCache16")(function* (
+  lun: number,
+  options?: SynchronizeCacheOptions
+) {
+  yield* Runner.run({
+    lun,
+    cdb: ReadWrite.cdbSynchronizeCache16(options?.lba ?? 0, options?.blocks ?? 0, options),
+    direction: "none"
+  })
 })
 
 /** REPORT LUNS, sent to `lun` (default 0, the well-known addressed LUN of most targets). */
-export const reportLuns = Effect.fn("Scsi.reportLuns")(function*(lun?: number) {
+export const reportLuns = Effect.fn("Scsi.reportLuns")(function* (lun?: number) {
   const len = 16 + 8 * 512
-  const r = yield* Runner.run({ lun: lun ?? 0, cdb: ReportLuns.cdb({ allocationLength: len }), direction: "read", readLength: len })
+  const r = yield* Runner.run({
+    lun: lun ?? 0,
+    cdb: ReportLuns.cdb({ allocationLength: len }),
+    direction: "read",
+    readLength: len
+  })
   return yield* Effect.fromResult(ReportLuns.decode(r.data))
 })
 
 /** REQUEST SENSE: the LUN's current sense data (NO SENSE when nothing is pending). */
-export const requestSense = Effect.fn("Scsi.requestSense")(function*(lun: number, options?: { readonly descriptorFormat?: boolean }) {
+export const requestSense = Effect.fn("Scsi.requestSense")(function* (
+  lun: number,
+  options?: { readonly descriptorFormat?: boolean }
+) {
   const r = yield* Runner.run({
     lun,
     cdb: Sense.cdbRequestSense({ descriptorFormat: options?.descriptorFormat, allocationLength: 252 }),
@@ -255,7 +306,7 @@ export const requestSense = Effect.fn("Scsi.requestSense")(function*(lun: number
 })
 
 /** MODE SENSE (6): header, block descriptors and pages (caching/control decoded when present). */
-export const modeSense6 = Effect.fn("Scsi.modeSense6")(function*(lun: number, options?: ModePages.ModeSenseOptions) {
+export const modeSense6 = Effect.fn("Scsi.modeSense6")(function* (lun: number, options?: ModePages.ModeSenseOptions) {
   const len = options?.allocationLength ?? 255
   const r = yield* Runner.run({
     lun,
@@ -266,7 +317,7 @@ export const modeSense6 = Effect.fn("Scsi.modeSense6")(function*(lun: number, op
   return yield* Effect.fromResult(ModePages.decodeModeSense6(r.data))
 })
 
-export const modeSense10 = Effect.fn("Scsi.modeSense10")(function*(lun: number, options?: ModePages.ModeSenseOptions) {
+export const modeSense10 = Effect.fn("Scsi.modeSense10")(function* (lun: number, options?: ModePages.ModeSenseOptions) {
   const len = options?.allocationLength ?? 4096
   const r = yield* Runner.run({
     lun,
@@ -278,7 +329,7 @@ export const modeSense10 = Effect.fn("Scsi.modeSense10")(function*(lun: number, 
 })
 
 /** MODE SELECT (6) with these pages (e.g. `ModePages.encodeCaching(...)`). */
-export const modeSelect6 = Effect.fn("Scsi.modeSelect6")(function*(
+export const modeSelect6 = Effect.fn("Scsi.modeSelect6")(function* (
   lun: number,
   pages: ReadonlyArray<Uint8Array>,
   options?: ModePages.ModeSelectOptions
@@ -287,7 +338,7 @@ export const modeSelect6 = Effect.fn("Scsi.modeSelect6")(function*(
   yield* Runner.run({ lun, cdb: ModePages.cdbModeSelect6(data.length, options), direction: "write", dataOut: data })
 })
 
-export const modeSelect10 = Effect.fn("Scsi.modeSelect10")(function*(
+export const modeSelect10 = Effect.fn("Scsi.modeSelect10")(function* (
   lun: number,
   pages: ReadonlyArray<Uint8Array>,
   options?: ModePages.ModeSelectOptions
@@ -297,7 +348,7 @@ export const modeSelect10 = Effect.fn("Scsi.modeSelect10")(function*(
 })
 
 /** UNMAP these ranges (thin-provisioned LUNs). */
-export const unmap = Effect.fn("Scsi.unmap")(function*(
+export const unmap = Effect.fn("Scsi.unmap")(function* (
   lun: number,
   ranges: ReadonlyArray<Unmap.Range>,
   options?: { readonly anchor?: boolean | undefined; readonly group?: number | undefined }
@@ -307,7 +358,7 @@ export const unmap = Effect.fn("Scsi.unmap")(function*(
 })
 
 /** WRITE SAME (10): `block` (one logical block) written to `blocks` blocks; `unmap: true` deallocates. */
-export const writeSame10 = Effect.fn("Scsi.writeSame10")(function*(
+export const writeSame10 = Effect.fn("Scsi.writeSame10")(function* (
   lun: number,
   lba: number,
   blocks: number,
@@ -318,7 +369,7 @@ export const writeSame10 = Effect.fn("Scsi.writeSame10")(function*(
 })
 
 /** WRITE SAME (16); with `ndob: true` pass `undefined` as the block. */
-export const writeSame16 = Effect.fn("Scsi.writeSame16")(function*(
+export const writeSame16 = Effect.fn("Scsi.writeSame16")(function* (
   lun: number,
   lba: number,
   blocks: number,
@@ -337,7 +388,7 @@ export const writeSame16 = Effect.fn("Scsi.writeSame16")(function*(
  * COMPARE AND WRITE: atomically compare `compare` with the medium at `lba` and, if equal, write
  * `write`. A mismatch fails with the (non-retryable) Miscompare reason. Not idempotent.
  */
-export const compareAndWrite = Effect.fn("Scsi.compareAndWrite")(function*(
+export const compareAndWrite = Effect.fn("Scsi.compareAndWrite")(function* (
   lun: number,
   lba: number,
   compare: Uint8Array,
@@ -345,7 +396,9 @@ export const compareAndWrite = Effect.fn("Scsi.compareAndWrite")(function*(
   options?: CompareAndWrite.CompareAndWriteOptions & { readonly blockSize?: number | undefined }
 ) {
   if (compare.length !== write.length) {
-    return yield* ScsiError.invalidArgument(`compare (${compare.length} bytes) and write (${write.length} bytes) differ in length`)
+    return yield* ScsiError.invalidArgument(
+      `compare (${compare.length} bytes) and write (${write.length} bytes) differ in length`
+    )
   }
   const blocks = yield* Effect.fromResult(blocksOf(compare, options?.blockSize))
   yield* Runner.run({
@@ -358,33 +411,38 @@ export const compareAndWrite = Effect.fn("Scsi.compareAndWrite")(function*(
 })
 
 /** PERSISTENT RESERVE IN: raw parameter data for a service action (see `readKeys`, `readReservation`). */
-export const persistentReserveIn = Effect.fn("Scsi.persistentReserveIn")(function*(
+export const persistentReserveIn = Effect.fn("Scsi.persistentReserveIn")(function* (
   lun: number,
   serviceAction: number,
   allocationLength?: number
 ) {
   const len = allocationLength ?? 4096
-  const r = yield* Runner.run({ lun, cdb: PersistentReservation.cdbIn(serviceAction, len), direction: "read", readLength: len })
+  const r = yield* Runner.run({
+    lun,
+    cdb: PersistentReservation.cdbIn(serviceAction, len),
+    direction: "read",
+    readLength: len
+  })
   return r.data
 })
 
-export const readKeys = Effect.fn("Scsi.readKeys")(function*(lun: number) {
+export const readKeys = Effect.fn("Scsi.readKeys")(function* (lun: number) {
   const data = yield* persistentReserveIn(lun, PersistentReservation.InAction.ReadKeys)
   return yield* Effect.fromResult(PersistentReservation.decodeReadKeys(data))
 })
 
-export const readReservation = Effect.fn("Scsi.readReservation")(function*(lun: number) {
+export const readReservation = Effect.fn("Scsi.readReservation")(function* (lun: number) {
   const data = yield* persistentReserveIn(lun, PersistentReservation.InAction.ReadReservation)
   return yield* Effect.fromResult(PersistentReservation.decodeReadReservation(data))
 })
 
-export const reportCapabilities = Effect.fn("Scsi.reportCapabilities")(function*(lun: number) {
+export const reportCapabilities = Effect.fn("Scsi.reportCapabilities")(function* (lun: number) {
   const data = yield* persistentReserveIn(lun, PersistentReservation.InAction.ReportCapabilities)
   return yield* Effect.fromResult(PersistentReservation.decodeReportCapabilities(data))
 })
 
 /** PERSISTENT RESERVE OUT (REGISTER, RESERVE, RELEASE, …). Not idempotent. */
-export const persistentReserveOut = Effect.fn("Scsi.persistentReserveOut")(function*(
+export const persistentReserveOut = Effect.fn("Scsi.persistentReserveOut")(function* (
   lun: number,
   serviceAction: number,
   parameters: PersistentReservation.OutParameters,
@@ -400,14 +458,22 @@ export const persistentReserveOut = Effect.fn("Scsi.persistentReserveOut")(funct
   })
 })
 
-export const startStopUnit = Effect.fn("Scsi.startStopUnit")(function*(lun: number, options?: UnitControl.StartStopOptions) {
+export const startStopUnit = Effect.fn("Scsi.startStopUnit")(function* (
+  lun: number,
+  options?: UnitControl.StartStopOptions
+) {
   yield* Runner.run({ lun, cdb: UnitControl.cdbStartStopUnit(options), direction: "none" })
 })
 
 /** GET LBA STATUS from `lba`: provisioning status descriptors. */
-export const getLbaStatus = Effect.fn("Scsi.getLbaStatus")(function*(lun: number, lba: number) {
+export const getLbaStatus = Effect.fn("Scsi.getLbaStatus")(function* (lun: number, lba: number) {
   const len = 8 + 16 * 64
-  const r = yield* Runner.run({ lun, cdb: GetLbaStatus.cdb(lba, { allocationLength: len }), direction: "read", readLength: len })
+  const r = yield* Runner.run({
+    lun,
+    cdb: GetLbaStatus.cdb(lba, { allocationLength: len }),
+    direction: "read",
+    readLength: len
+  })
   return yield* Effect.fromResult(GetLbaStatus.decode(r.data))
 })
 
@@ -420,7 +486,7 @@ export interface RawOptions {
 }
 
 /** Any CDB: status/sense mapped to `ScsiError` like every command; the transport result on GOOD. */
-export const raw = Effect.fn("Scsi.raw")(function*(lun: number, cdb: Uint8Array, options: RawOptions) {
+export const raw = Effect.fn("Scsi.raw")(function* (lun: number, cdb: Uint8Array, options: RawOptions) {
   const result: ScsiResult = yield* Runner.run({
     lun,
     cdb: Result.succeed(cdb),

@@ -39,7 +39,9 @@ export class CheckCondition extends Data.TaggedError("CheckCondition")<{
   /** UNIT ATTENTION, NOT READY becoming ready (04/01), ABORTED COMMAND. */
   get isRetryable(): boolean {
     return (
-      this.senseKey === 0x06 || this.senseKey === 0x0b || (this.senseKey === 0x02 && this.asc === 0x04 && this.ascq === 0x01)
+      this.senseKey === 0x06 ||
+      this.senseKey === 0x0b ||
+      (this.senseKey === 0x02 && this.asc === 0x04 && this.ascq === 0x01)
     )
   }
 }

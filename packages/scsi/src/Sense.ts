@@ -98,7 +98,12 @@ export type SenseKeySpecific =
     }
   | { readonly _tag: "ActualRetryCount"; readonly count: number }
   | { readonly _tag: "Progress"; readonly fraction: number }
-  | { readonly _tag: "SegmentPointer"; readonly segmentDescriptor: boolean; readonly bitPointer: number | undefined; readonly fieldPointer: number }
+  | {
+      readonly _tag: "SegmentPointer"
+      readonly segmentDescriptor: boolean
+      readonly bitPointer: number | undefined
+      readonly fieldPointer: number
+    }
   | { readonly _tag: "UnitAttentionQueueOverflow"; readonly overflow: boolean }
   | { readonly _tag: "Raw"; readonly bytes: Uint8Array }
 

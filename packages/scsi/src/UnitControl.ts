@@ -13,7 +13,8 @@ import type * as Result from "effect/Result"
 import * as B from "./internal/bytes.ts"
 import type * as ScsiError from "./ScsiError.ts"
 
-export const cdbTestUnitReady = (): Result.Result<Uint8Array, ScsiError.ScsiError> => B.build("TEST UNIT READY", 6, () => {})
+export const cdbTestUnitReady = (): Result.Result<Uint8Array, ScsiError.ScsiError> =>
+  B.build("TEST UNIT READY", 6, () => {})
 
 export interface StartStopOptions {
   readonly start?: boolean | undefined

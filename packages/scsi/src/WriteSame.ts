@@ -24,19 +24,27 @@ export interface WriteSameOptions {
   readonly ndob?: boolean | undefined
 }
 
-export const cdb10 = (lba: number, blocks: number, options?: WriteSameOptions): Result.Result<Uint8Array, ScsiError.ScsiError> =>
+export const cdb10 = (
+  lba: number,
+  blocks: number,
+  options?: WriteSameOptions
+): Result.Result<Uint8Array, ScsiError.ScsiError> =>
   B.build("WRITE SAME (10)", 10, (w) => {
     w.u8("opcode", 0, 0x41)
     w.bits("wrprotect", 1, 5, 3, options?.protect ?? 0)
     w.flag(1, 4, options?.anchor)
     w.flag(1, 3, options?.unmap)
-    if (options?.ndob === true) w.u8("NDOB (not in WRITE SAME (10))", 1, -1)
+    if (options?.ndob === true) w.fail("NDOB exists only in WRITE SAME (16)")
     w.u32("LBA", 2, lba)
     w.bits("group number", 6, 0, 5, options?.group ?? 0)
     w.u16("number of logical blocks", 7, blocks)
   })
 
-export const cdb16 = (lba: number, blocks: number, options?: WriteSameOptions): Result.Result<Uint8Array, ScsiError.ScsiError> =>
+export const cdb16 = (
+  lba: number,
+  blocks: number,
+  options?: WriteSameOptions
+): Result.Result<Uint8Array, ScsiError.ScsiError> =>
   B.build("WRITE SAME (16)", 16, (w) => {
     w.u8("opcode", 0, 0x93)
     w.bits("wrprotect", 1, 5, 3, options?.protect ?? 0)

@@ -19,9 +19,15 @@ describe("BlockDevice on a fake disk", () => {
     const disk = Fake.make({ blockSize: 4096, blocks: 300 })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const dev = yield* BlockDevice.make(1)
-        expect([dev.blockSize, dev.blockCount, dev.lastLba, dev.size, dev.thinProvisioned]).toEqual([4096, 300, 299, 300 * 4096, true])
+        expect([dev.blockSize, dev.blockCount, dev.lastLba, dev.size, dev.thinProvisioned]).toEqual([
+          4096,
+          300,
+          299,
+          300 * 4096,
+          true
+        ])
         const data = pattern(10 * 4096, 1)
         yield* dev.write(290, data)
         expect(yield* dev.read(290, 10)).toEqual(data)
@@ -35,7 +41,7 @@ describe("BlockDevice on a fake disk", () => {
     const disk = Fake.make({ blocks: 4096 })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const dev = yield* BlockDevice.make(1, { maxTransferBytes: 64 * 1024 })
         expect(dev.maxTransferBlocks).toBe(128)
         const data = pattern(1000 * 512, 3)
@@ -53,7 +59,7 @@ describe("BlockDevice on a fake disk", () => {
     const disk = Fake.make({ blocks: 100 })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const dev = yield* BlockDevice.make(1)
         const sent = disk.log.length
         expect(yield* failure(dev.read(99, 2))).toBe("ScsiError/OutOfRange")
@@ -73,12 +79,12 @@ describe("BlockDevice on a fake disk", () => {
     disk.data.set(pattern(disk.data.length, 9))
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const dev = yield* BlockDevice.make(1)
         const chunks = yield* Stream.runCollect(dev.readStream({ from: 24, chunkBlocks: 100, queueDepth: 3 }))
         expect(chunks.map((c) => c.length / 512)).toEqual([100, 100, 100, 100, 100, 100, 100, 100, 100, 100])
         const all = new Uint8Array(1000 * 512)
-        chunks.forEach((c, i) => all.set(c, i * 100 * 512))
+        for (const [i, c] of chunks.entries()) all.set(c, i * 100 * 512)
         expect(all).toEqual(disk.data.subarray(24 * 512))
         expect(disk.maxInFlight).toBe(3)
       }),
@@ -97,7 +103,7 @@ describe("BlockDevice on a fake disk", () => {
     }
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const dev = yield* BlockDevice.make(1)
         yield* Stream.run(Stream.fromIterable(pieces), dev.writeSink({ from: 10, chunkBlocks: 64, queueDepth: 4 }))
         expect(disk.data.subarray(10 * 512, 710 * 512)).toEqual(data)
@@ -112,29 +118,35 @@ describe("BlockDevice on a fake disk", () => {
     const disk = Fake.make({ blocks: 64 })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const dev = yield* BlockDevice.make(1)
-        expect(yield* failure(Stream.run(Stream.make(new Uint8Array(700)), dev.writeSink()))).toBe("ScsiError/InvalidArgument")
-        expect(yield* failure(Stream.run(Stream.make(new Uint8Array(65 * 512)), dev.writeSink({ chunkBlocks: 16 })))).toBe(
-          "ScsiError/OutOfRange"
+        expect(yield* failure(Stream.run(Stream.make(new Uint8Array(700)), dev.writeSink()))).toBe(
+          "ScsiError/InvalidArgument"
         )
-        expect(yield* failure(Stream.run(Stream.make(new Uint8Array(8 * 512)), dev.writeSink({ from: 60, blocks: 4 })))).toBe(
-          "ScsiError/OutOfRange"
-        )
+        expect(
+          yield* failure(Stream.run(Stream.make(new Uint8Array(65 * 512)), dev.writeSink({ chunkBlocks: 16 })))
+        ).toBe("ScsiError/OutOfRange")
+        expect(
+          yield* failure(Stream.run(Stream.make(new Uint8Array(8 * 512)), dev.writeSink({ from: 60, blocks: 4 })))
+        ).toBe("ScsiError/OutOfRange")
         disk.faults.push({ _tag: "Status", status: 0x18 })
-        expect(yield* failure(Stream.run(Stream.make(new Uint8Array(32 * 512)), dev.writeSink({ chunkBlocks: 8 })))).toBe(
-          "ScsiError/ReservationConflict"
-        )
+        expect(
+          yield* failure(Stream.run(Stream.make(new Uint8Array(32 * 512)), dev.writeSink({ chunkBlocks: 8 })))
+        ).toBe("ScsiError/ReservationConflict")
       })
     )
   })
 
   it.effect("falls back to READ CAPACITY (10) when (16) is rejected", () => {
     const disk = Fake.make({ blocks: 77 })
-    disk.faults.push({ _tag: "Status", status: 2, sense: new Uint8Array([0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0]) })
+    disk.faults.push({
+      _tag: "Status",
+      status: 2,
+      sense: new Uint8Array([0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0])
+    })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const dev = yield* BlockDevice.make(1)
         expect([dev.blockCount, dev.thinProvisioned]).toEqual([77, false])
         expect(disk.log.map((r) => r.cdb[0])).toEqual([0x9e, 0x25])

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Result from "effect/Result"
+import * as fc from "fast-check"
 import {
   CompareAndWrite,
   GetLbaStatus,
@@ -84,7 +85,9 @@ describe("CDB goldens", () => {
   it("READ/WRITE (16)", () => {
     expect(hex(ReadWrite.cdbRead16(0x1_0000_0001, 0x10))).toBe("88000000000100000001000000100000")
     expect(hex(ReadWrite.cdbWrite16(0x1_0000_0001, 0x10, { fua: true }))).toBe("8a080000000100000001000000100000")
-    expect(hex(ReadWrite.cdbWrite16(7, 0x0102_0304, { dpo: true, group: 0x1f }))).toBe("8a100000000000000007010203041f00")
+    expect(hex(ReadWrite.cdbWrite16(7, 0x0102_0304, { dpo: true, group: 0x1f }))).toBe(
+      "8a100000000000000007010203041f00"
+    )
   })
 
   it("WRITE AND VERIFY, VERIFY", () => {
@@ -134,8 +137,16 @@ describe("CDB goldens", () => {
     expect(hex(Unmap.encodeParameterList([{ lba: 0x100, blocks: 8 }]))).toBe(
       "0016001000000000" + "0000000000000100" + "0000000800000000"
     )
-    const two = Result.getOrThrow(Unmap.encodeParameterList([{ lba: 1, blocks: 2 }, { lba: 3, blocks: 4 }]))
-    expect(Result.getOrThrow(Unmap.decodeParameterList(two))).toEqual([{ lba: 1, blocks: 2 }, { lba: 3, blocks: 4 }])
+    const two = Result.getOrThrow(
+      Unmap.encodeParameterList([
+        { lba: 1, blocks: 2 },
+        { lba: 3, blocks: 4 }
+      ])
+    )
+    expect(Result.getOrThrow(Unmap.decodeParameterList(two))).toEqual([
+      { lba: 1, blocks: 2 },
+      { lba: 3, blocks: 4 }
+    ])
   })
 
   it("WRITE SAME", () => {
@@ -156,19 +167,106 @@ describe("CDB goldens", () => {
   })
 
   it("PERSISTENT RESERVE IN/OUT", () => {
-    expect(hex(PersistentReservation.cdbIn(PersistentReservation.InAction.ReadKeys, 0x100))).toBe("5e000000000000010000")
+    expect(hex(PersistentReservation.cdbIn(PersistentReservation.InAction.ReadKeys, 0x100))).toBe(
+      "5e000000000000010000"
+    )
     expect(hex(PersistentReservation.cdbIn(PersistentReservation.InAction.ReportCapabilities, 8))).toBe(
       "5e020000000000000800"
     )
     expect(
-      hex(PersistentReservation.cdbOut(PersistentReservation.OutAction.Reserve, { type: PersistentReservation.Type.ExclusiveAccess }))
+      hex(
+        PersistentReservation.cdbOut(PersistentReservation.OutAction.Reserve, {
+          type: PersistentReservation.Type.ExclusiveAccess
+        })
+      )
     ).toBe("5f010300000000001800")
     expect(
-      hex(PersistentReservation.encodeOutParameters({ reservationKey: 0x1122334455667788n, serviceActionReservationKey: 1n, aptpl: true }))
+      hex(
+        PersistentReservation.encodeOutParameters({
+          reservationKey: 0x1122334455667788n,
+          serviceActionReservationKey: 1n,
+          aptpl: true
+        })
+      )
     ).toBe("1122334455667788" + "0000000000000001" + "00000000" + "01000000")
   })
 
   it("GET LBA STATUS", () => {
     expect(hex(GetLbaStatus.cdb(0x40, { allocationLength: 0x410 }))).toBe("9e120000000000000040000004100000")
+  })
+})
+
+describe("CDB properties", () => {
+  const be = (b: Uint8Array, o: number, n: number) => b.subarray(o, o + n).reduce((v, x) => v * 256 + x, 0)
+
+  it("READ/WRITE (10)/(16) carry LBA and transfer length exactly", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffff_ffff }),
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.boolean(),
+        fc.boolean(),
+        (lba, n, dpo, fua) => {
+          const c10 = Result.getOrThrow(ReadWrite.cdbWrite10(lba, n, { dpo, fua }))
+          expect([c10[0], be(c10, 2, 4), be(c10, 7, 2), c10[1]]).toEqual([
+            0x2a,
+            lba,
+            n,
+            (dpo ? 0x10 : 0) | (fua ? 0x08 : 0)
+          ])
+        }
+      )
+    )
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        fc.integer({ min: 0, max: 0xffff_ffff }),
+        (lba, n) => {
+          const c16 = Result.getOrThrow(ReadWrite.cdbRead16(lba, n))
+          expect([c16.length, be(c16, 2, 8), be(c16, 10, 4)]).toEqual([16, lba, n])
+        }
+      )
+    )
+  })
+
+  it("UNMAP parameter lists round-trip", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            lba: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+            blocks: fc.integer({ min: 0, max: 0xffff_ffff })
+          }),
+          {
+            maxLength: 64
+          }
+        ),
+        (ranges) => {
+          expect(
+            Result.getOrThrow(Unmap.decodeParameterList(Result.getOrThrow(Unmap.encodeParameterList(ranges))))
+          ).toEqual(ranges)
+        }
+      )
+    )
+  })
+
+  it("fixed and descriptor sense round-trip key, ASC/ASCQ and information", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 15 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 0xffff_ffff }),
+        (senseKey, asc, ascq, information) => {
+          const f = Result.getOrThrow(Sense.decode(Sense.encodeFixed({ senseKey, asc, ascq, information })))
+          const d = Result.getOrThrow(
+            Sense.decode(Sense.encodeDescriptor({ senseKey, asc, ascq, information: BigInt(information) }))
+          )
+          for (const s of [f, d])
+            expect([s.senseKey, s.asc, s.ascq, s.information]).toEqual([senseKey, asc, ascq, BigInt(information)])
+          expect(typeof f.description).toBe("string")
+        }
+      )
+    )
   })
 })

@@ -14,7 +14,10 @@ import * as Fake from "./support/FakeDisk.ts"
 
 const noDelay = Schedule.recurs(5)
 
-const run = <A, E>(disk: Fake.FakeDisk, eff: Effect.Effect<A, E, import("@effect-iscsi/core/ScsiTransport").ScsiTransport>) =>
+const run = <A, E>(
+  disk: Fake.FakeDisk,
+  eff: Effect.Effect<A, E, import("@effect-iscsi/core/ScsiTransport").ScsiTransport>
+) =>
   eff.pipe(Effect.provideService(Scsi.RetrySchedule, noDelay), Effect.provide(Fake.layer(disk, { luns: [1, 2, 300] })))
 
 const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff)
@@ -32,7 +35,7 @@ describe("Scsi programs on a fake disk", () => {
     const data = pattern(4 * 512, 1)
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Scsi.write10(1, 100, data)
         const back = yield* Scsi.read10(1, 100, 4)
         expect(back).toEqual(data)
@@ -46,7 +49,7 @@ describe("Scsi programs on a fake disk", () => {
     const o = { blockSize: 4096 }
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Scsi.write6(1, 1, pattern(4096, 6), o)
         yield* Scsi.write10(1, 2, pattern(8192, 10), { ...o, fua: true })
         yield* Scsi.write12(1, 4, pattern(4096, 12), { ...o, dpo: true })
@@ -64,7 +67,7 @@ describe("Scsi programs on a fake disk", () => {
     const disk = Fake.make()
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const exit = yield* Effect.exit(Scsi.write10(1, 0, new Uint8Array(100)))
         expect(reasonTag(exit)).toBe("ScsiError/InvalidArgument")
         const exit2 = yield* Effect.exit(Scsi.read10(1, 0x1_0000_0000, 1))
@@ -78,7 +81,7 @@ describe("Scsi programs on a fake disk", () => {
     const disk = Fake.make({ blocks: 100 })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const e = yield* Effect.flip(Scsi.read10(1, 99, 2))
         expect(e._tag).toBe("ScsiError")
         if (e._tag !== "ScsiError" || e.reason._tag !== "CheckCondition") throw new Error("expected CheckCondition")
@@ -93,10 +96,16 @@ describe("Scsi programs on a fake disk", () => {
     const disk = Fake.make({ blocks: 2048 })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Scsi.testUnitReady(1)
         const inq = yield* Scsi.inquiry(1)
-        expect([inq.vendorId, inq.productId, inq.productRevision, inq.cmdque, inq.version]).toEqual(["FAKE", "DISK", "0001", true, 6])
+        expect([inq.vendorId, inq.productId, inq.productRevision, inq.cmdque, inq.version]).toEqual([
+          "FAKE",
+          "DISK",
+          "0001",
+          true,
+          6
+        ])
         expect(yield* Scsi.supportedVpdPages(1)).toEqual([0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2])
         expect(yield* Scsi.unitSerialNumber(1)).toBe("SN0001")
         const ids = yield* Scsi.deviceIdentification(1)
@@ -111,7 +120,12 @@ describe("Scsi programs on a fake disk", () => {
         expect([bdc.mediumRotationRate, bdc.fuab]).toEqual([1, true])
         const lbp = yield* Scsi.logicalBlockProvisioning(1)
         expect([lbp.lbpu, lbp.lbpws, lbp.lbpws10, lbp.provisioningType]).toEqual([true, true, true, 2])
-        expect(yield* Scsi.readCapacity10(1)).toEqual({ lastLba: 2047, blockSize: 512, blockCount: 2048, needs16: false })
+        expect(yield* Scsi.readCapacity10(1)).toEqual({
+          lastLba: 2047,
+          blockSize: 512,
+          blockCount: 2048,
+          needs16: false
+        })
         const c16 = yield* Scsi.readCapacity16(1)
         expect([c16.lastLba, c16.blockSize, c16.lbpme]).toEqual([2047, 512, true])
       })
@@ -122,7 +136,7 @@ describe("Scsi programs on a fake disk", () => {
     const disk = Fake.make()
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Scsi.writeAndVerify10(1, 10, pattern(512, 3))
         yield* Scsi.writeAndVerify16(1, 11, pattern(512, 4))
         yield* Scsi.verify10(1, 10, 1)
@@ -151,7 +165,7 @@ describe("Scsi programs on a fake disk", () => {
     const disk = Fake.make()
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const m6 = yield* Scsi.modeSense6(1)
         expect(m6.blockDescriptors).toEqual([{ blocks: 2048, blockLength: 512 }])
         expect([m6.dpofua, m6.caching?.wce, m6.control?.dSense]).toEqual([true, true, false])
@@ -163,10 +177,9 @@ describe("Scsi programs on a fake disk", () => {
         expect((yield* Scsi.modeSense10(1, { page: ModePages.PageCode.Control })).control?.dSense).toBe(true)
         // With D_SENSE set the fake answers in descriptor format: still a typed LBA OUT OF RANGE.
         const e = yield* Effect.flip(Scsi.read16(1, 5000, 1))
-        expect(e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && [e.reason.sense.format, e.reason.asc]).toEqual([
-          "descriptor",
-          0x21
-        ])
+        expect(
+          e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && [e.reason.sense.format, e.reason.asc]
+        ).toEqual(["descriptor", 0x21])
       })
     )
   })
@@ -176,12 +189,17 @@ describe("Scsi programs on a fake disk", () => {
     disk.data.fill(0xaa)
     return run(
       disk,
-      Effect.gen(function*() {
-        yield* Scsi.unmap(1, [{ lba: 0, blocks: 2 }, { lba: 10, blocks: 1 }])
+      Effect.gen(function* () {
+        yield* Scsi.unmap(1, [
+          { lba: 0, blocks: 2 },
+          { lba: 10, blocks: 1 }
+        ])
         expect(disk.data.subarray(0, 1024).every((b) => b === 0)).toBe(true)
         expect(disk.data[1024]).toBe(0xaa)
         yield* Scsi.writeSame10(1, 20, 3, pattern(512, 7))
-        expect(yield* Scsi.read10(1, 20, 3)).toEqual(Uint8Array.from([...pattern(512, 7), ...pattern(512, 7), ...pattern(512, 7)]))
+        expect(yield* Scsi.read10(1, 20, 3)).toEqual(
+          Uint8Array.from([...pattern(512, 7), ...pattern(512, 7), ...pattern(512, 7)])
+        )
         yield* Scsi.writeSame16(1, 20, 3, pattern(512, 7), { unmap: true })
         expect((yield* Scsi.read10(1, 20, 3)).every((b) => b === 0)).toBe(true)
         yield* Scsi.writeSame16(1, 30, 1, undefined, { ndob: true })
@@ -196,7 +214,7 @@ describe("Scsi programs on a fake disk", () => {
     const disk = Fake.make()
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Scsi.write10(1, 50, pattern(512, 1))
         yield* Scsi.compareAndWrite(1, 50, pattern(512, 1), pattern(512, 2))
         expect(disk.log.at(-1)?.idempotent).toBe(false)
@@ -205,7 +223,10 @@ describe("Scsi programs on a fake disk", () => {
         wrong[17] ^= 0xff
         const before = disk.log.length
         const e = yield* Effect.flip(Scsi.compareAndWrite(1, 50, wrong, pattern(512, 3)))
-        expect(e._tag === "ScsiError" && e.reason._tag === "Miscompare" && [e.reason.offset, e.isRetryable]).toEqual([17, false])
+        expect(e._tag === "ScsiError" && e.reason._tag === "Miscompare" && [e.reason.offset, e.isRetryable]).toEqual([
+          17,
+          false
+        ])
         expect(disk.log.length).toBe(before + 1)
       })
     )
@@ -216,11 +237,16 @@ describe("Scsi programs on a fake disk", () => {
     const PR = PersistentReservation
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Scsi.persistentReserveOut(1, PR.OutAction.Register, { serviceActionReservationKey: 0xabcn })
         expect(disk.log.at(-1)?.idempotent).toBe(false)
         expect((yield* Scsi.readKeys(1)).keys).toEqual([0xabcn])
-        yield* Scsi.persistentReserveOut(1, PR.OutAction.Reserve, { reservationKey: 0xabcn }, { type: PR.Type.WriteExclusive })
+        yield* Scsi.persistentReserveOut(
+          1,
+          PR.OutAction.Reserve,
+          { reservationKey: 0xabcn },
+          { type: PR.Type.WriteExclusive }
+        )
         expect((yield* Scsi.readReservation(1)).reservation).toEqual({ key: 0xabcn, scope: 0, type: 1 })
         const e = yield* Effect.flip(Scsi.persistentReserveOut(1, PR.OutAction.Release, { reservationKey: 0x999n }))
         expect(e._tag === "ScsiError" && e.reason._tag).toBe("ReservationConflict")
@@ -236,7 +262,7 @@ describe("Scsi programs on a fake disk", () => {
     const disk = Fake.make()
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const r = yield* Scsi.raw(1, Uint8Array.from([0x12, 0, 0, 0, 36, 0]), { direction: "read", readLength: 36 })
         expect(r.data.length).toBe(36)
         const e = yield* Effect.flip(Scsi.raw(1, Uint8Array.from([0xff, 0, 0, 0, 0, 0]), { direction: "none" }))
@@ -248,14 +274,18 @@ describe("Scsi programs on a fake disk", () => {
 
 describe("retries and interruption", () => {
   const ua = { _tag: "Status", status: 2, sense: Sense.encodeFixed({ senseKey: 6, asc: 0x29, ascq: 0 }) } as const
-  const becomingReady = { _tag: "Status", status: 2, sense: Sense.encodeFixed({ senseKey: 2, asc: 4, ascq: 1 }) } as const
+  const becomingReady = {
+    _tag: "Status",
+    status: 2,
+    sense: Sense.encodeFixed({ senseKey: 2, asc: 4, ascq: 1 })
+  } as const
 
   it.effect("UNIT ATTENTION, NOT READY becoming ready, BUSY, TASK SET FULL are retried, then success", () => {
     const disk = Fake.make()
     disk.faults.push(ua, becomingReady, { _tag: "Status", status: 0x08 }, { _tag: "Status", status: 0x28 })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Scsi.testUnitReady(1)
         expect(disk.log.length).toBe(5)
       })
@@ -267,7 +297,7 @@ describe("retries and interruption", () => {
     for (let i = 0; i < 10; i++) disk.faults.push(ua)
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const e = yield* Effect.flip(Scsi.testUnitReady(1))
         expect(e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && e.reason.senseKey).toBe(6)
         expect(disk.log.length).toBe(6)
@@ -278,7 +308,7 @@ describe("retries and interruption", () => {
   it.effect("the schedule is configurable: no retries", () => {
     const disk = Fake.make()
     disk.faults.push(ua)
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const exit = yield* Effect.exit(Scsi.testUnitReady(1))
       expect(reasonTag(exit)).toBe("ScsiError/CheckCondition")
       expect(disk.log.length).toBe(1)
@@ -288,7 +318,7 @@ describe("retries and interruption", () => {
   it.live("the default schedule retries with delays", () => {
     const disk = Fake.make()
     disk.faults.push(ua, ua)
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       yield* Scsi.testUnitReady(1)
       expect(disk.log.length).toBe(3)
     }).pipe(Effect.provide(Fake.layer(disk)))
@@ -300,9 +330,11 @@ describe("retries and interruption", () => {
     disk.faults.push({ _tag: "Status", status: 0x18 })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const e1 = yield* Effect.flip(Scsi.read10(1, 0, 1))
-        expect(e1._tag === "ScsiError" && e1.reason._tag === "CheckCondition" && e1.reason.senseKeyName).toBe("MEDIUM ERROR")
+        expect(e1._tag === "ScsiError" && e1.reason._tag === "CheckCondition" && e1.reason.senseKeyName).toBe(
+          "MEDIUM ERROR"
+        )
         const e2 = yield* Effect.flip(Scsi.read10(1, 0, 1))
         expect(e2._tag === "ScsiError" && e2.reason._tag).toBe("ReservationConflict")
         expect(disk.log.length).toBe(2)
@@ -315,7 +347,7 @@ describe("retries and interruption", () => {
     disk.faults.push({ _tag: "Transport" })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Scsi.read10(1, 0, 1)
         expect(disk.log.length).toBe(2)
         disk.faults.push({ _tag: "Transport" })
@@ -334,7 +366,7 @@ describe("retries and interruption", () => {
     disk.faults.push({ _tag: "Hang" })
     return run(
       disk,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const fiber = yield* Effect.forkChild(Scsi.read10(1, 0, 8))
         yield* Effect.yieldNow
         yield* Effect.yieldNow

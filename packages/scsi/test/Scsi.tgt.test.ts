@@ -22,6 +22,8 @@ interface ClientModule {
   readonly IscsiClient: {
     readonly layer: (options: { readonly url: string }) => Layer.Layer<ScsiTransport, IscsiError.IscsiError>
   }
+  /** Configured from the environment (ISCSI_URL, …). */
+  readonly IscsiLive?: Layer.Layer<ScsiTransport, unknown>
 }
 // A computed specifier keeps the type checker off a package this one does not reference.
 const specifier = "@effect-iscsi/node-transport"
@@ -65,9 +67,20 @@ describe.skipIf(!hasClient)("Scsi against tgtd", () => {
     expect(fileBytes(1, lba * 512, n * 512)).toEqual(data)
   })
 
+  it.skipIf(client?.IscsiLive === undefined)(
+    "the used-by line with node-transport's env-configured IscsiLive",
+    async () => {
+      process.env.ISCSI_URL = `iscsi://${tgt().portal}/${tgt().targets.disk.iqn}`
+      const IscsiLive = client!.IscsiLive!
+      const [lun, lba, n] = [1, 1000, 8]
+      const back = await Effect.runPromise(Scsi.read10(lun, lba, n).pipe(Effect.provide(IscsiLive)))
+      expect(back).toEqual(fileBytes(1, lba * 512, n * 512))
+    }
+  )
+
   it.live("TEST UNIT READY, INQUIRY, VPD pages, READ CAPACITY, REPORT LUNS, REQUEST SENSE", () =>
     run(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Scsi.testUnitReady(1)
         const inq = yield* Scsi.inquiry(1)
         expect([inq.peripheralDeviceType, inq.peripheralQualifier, inq.cmdque]).toEqual([0, 0, true])
@@ -80,7 +93,8 @@ describe.skipIf(!hasClient)("Scsi against tgtd", () => {
         expect(ids.every((d) => d.value.length > 0)).toBe(true)
         const bl = yield* Scsi.blockLimits(1)
         expect(bl.maximumTransferLength).toBeGreaterThanOrEqual(0)
-        if (pages.includes(0xb1)) expect((yield* Scsi.blockDeviceCharacteristics(1)).mediumRotationRate).toBeGreaterThanOrEqual(0)
+        if (pages.includes(0xb1))
+          expect((yield* Scsi.blockDeviceCharacteristics(1)).mediumRotationRate).toBeGreaterThanOrEqual(0)
         if ((yield* Scsi.supportedVpdPages(4)).includes(0xb2)) {
           expect((yield* Scsi.logicalBlockProvisioning(4)).lbpu).toBe(true)
         }
@@ -97,11 +111,12 @@ describe.skipIf(!hasClient)("Scsi against tgtd", () => {
         yield* Scsi.synchronizeCache10(1)
         yield* Scsi.synchronizeCache16(1, { lba: 0, blocks: 8 })
       })
-    ))
+    )
+  )
 
   it.live("READ/WRITE 6/10/12/16 with DPO/FUA on 512 B and 4096 B LUNs, checked against the backing file", () =>
     run(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const cases = [
           ["6", 2000, {}],
           ["10", 2010, { fua: true }],
@@ -115,13 +130,14 @@ describe.skipIf(!hasClient)("Scsi against tgtd", () => {
           if (kind === "12") yield* Scsi.write12(1, lba, data, o)
           if (kind === "16") yield* Scsi.write16(1, lba, data, o)
           expect(fileBytes(1, lba * 512, data.length)).toEqual(data)
-          const back = kind === "6"
-            ? yield* Scsi.read6(1, lba, 4)
-            : kind === "10"
-            ? yield* Scsi.read10(1, lba, 4, o)
-            : kind === "12"
-            ? yield* Scsi.read12(1, lba, 4, o)
-            : yield* Scsi.read16(1, lba, 4, o)
+          const back =
+            kind === "6"
+              ? yield* Scsi.read6(1, lba, 4)
+              : kind === "10"
+                ? yield* Scsi.read10(1, lba, 4, o)
+                : kind === "12"
+                  ? yield* Scsi.read12(1, lba, 4, o)
+                  : yield* Scsi.read16(1, lba, 4, o)
           expect(back).toEqual(data)
         }
         // 4096-byte LUN 2, near its end (the 64 MiB test rewrites it all later anyway).
@@ -130,11 +146,12 @@ describe.skipIf(!hasClient)("Scsi against tgtd", () => {
         yield* Scsi.write16(2, last, data, { blockSize: 4096, fua: true })
         expect(yield* Scsi.read10(2, last, 2, { blockSize: 4096 })).toEqual(data)
       })
-    ))
+    )
+  )
 
   it.live("WRITE AND VERIFY, VERIFY (medium and byte check), miscompare on VERIFY", () =>
     run(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const data = pattern(2 * 512, 3)
         yield* Scsi.writeAndVerify10(1, 3000, data)
         yield* Scsi.writeAndVerify16(1, 3002, data)
@@ -144,27 +161,32 @@ describe.skipIf(!hasClient)("Scsi against tgtd", () => {
         const e = yield* Effect.flip(Scsi.verify10(1, 3000, 2, { data: pattern(2 * 512, 4) }))
         expect(e._tag === "ScsiError" && e.reason._tag).toBe("Miscompare")
       })
-    ))
+    )
+  )
 
   it.live("read past the last LBA → typed ILLEGAL REQUEST / LOGICAL BLOCK ADDRESS OUT OF RANGE", () =>
     run(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const blocks = lunInfo(1).size / 512
         const e = yield* Effect.flip(Scsi.read16(1, blocks - 1, 2))
-        if (e._tag !== "ScsiError" || e.reason._tag !== "CheckCondition") throw new Error(`expected CheckCondition, got ${e._tag}`)
+        if (e._tag !== "ScsiError" || e.reason._tag !== "CheckCondition")
+          throw new Error(`expected CheckCondition, got ${e._tag}`)
         expect([e.reason.senseKey, e.reason.asc, e.reason.ascq]).toEqual([Sense.SenseKey.IllegalRequest, 0x21, 0x00])
         expect(e.reason.description).toBe("LOGICAL BLOCK ADDRESS OUT OF RANGE")
         const dev = yield* BlockDevice.make(1)
         const e2 = yield* Effect.flip(dev.read(blocks - 1, 2))
         expect(e2._tag === "ScsiError" && e2.reason._tag).toBe("OutOfRange")
       })
-    ))
+    )
+  )
 
   it.live("UNMAP: rejected on the non-thin LUN 1, accepted on thin LUN 4; WRITE SAME with UNMAP; GET LBA STATUS", () =>
     run(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const e = yield* Effect.flip(Scsi.unmap(1, [{ lba: 6000, blocks: 8 }]))
-        expect(e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && e.reason.senseKey).toBe(Sense.SenseKey.IllegalRequest)
+        expect(e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && e.reason.senseKey).toBe(
+          Sense.SenseKey.IllegalRequest
+        )
         yield* Scsi.write10(4, 100, pattern(16 * 512, 9))
         yield* Scsi.unmap(4, [{ lba: 100, blocks: 8 }])
         expect(yield* Scsi.read10(4, 100, 8)).toEqual(new Uint8Array(8 * 512))
@@ -178,25 +200,40 @@ describe.skipIf(!hasClient)("Scsi against tgtd", () => {
         yield* Scsi.writeSame10(1, 5000, 4, block)
         expect(fileBytes(1, 5000 * 512, 4 * 512)).toEqual(Uint8Array.from([...block, ...block, ...block, ...block]))
       })
-    ))
+    )
+  )
 
-  it.live("COMPARE AND WRITE: success, then miscompare", () =>
+  // tgt 1.0.85 advertises MAXIMUM COMPARE AND WRITE LENGTH 128 in VPD B0h but does not implement
+  // opcode 89h (REPORT SUPPORTED OPERATION CODES omits it; it answers INVALID COMMAND OPERATION
+  // CODE). So against tgt the typed rejection is asserted; where it is implemented, success then
+  // miscompare. The Miscompare reason on a real target is covered by VERIFY with BYTCHK above.
+  it.live("COMPARE AND WRITE: success then miscompare, or tgt's typed INVALID COMMAND OPERATION CODE", () =>
     run(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const a = pattern(512, 1)
         const b = pattern(512, 2)
         yield* Scsi.write10(1, 4000, a)
-        yield* Scsi.compareAndWrite(1, 4000, a, b)
+        const first = yield* Effect.result(Scsi.compareAndWrite(1, 4000, a, b))
+        if (first._tag === "Failure") {
+          const e = first.failure
+          expect(
+            e._tag === "ScsiError" &&
+              e.reason._tag === "CheckCondition" && [e.reason.senseKey, e.reason.asc, e.reason.ascq]
+          ).toEqual([Sense.SenseKey.IllegalRequest, 0x20, 0x00])
+          expect(fileBytes(1, 4000 * 512, 512)).toEqual(a)
+          return
+        }
         expect(fileBytes(1, 4000 * 512, 512)).toEqual(b)
         const e = yield* Effect.flip(Scsi.compareAndWrite(1, 4000, a, b))
         expect(e._tag === "ScsiError" && e.reason._tag === "Miscompare" && e.isRetryable).toBe(false)
         expect(fileBytes(1, 4000 * 512, 512)).toEqual(b)
       })
-    ))
+    )
+  )
 
   it.live("MODE SENSE 6/10 (caching, control) and MODE SELECT of the current caching page", () =>
     run(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const m6 = yield* Scsi.modeSense6(1)
         expect(m6.caching).toBeDefined()
         expect(m6.control).toBeDefined()
@@ -206,40 +243,58 @@ describe.skipIf(!hasClient)("Scsi against tgtd", () => {
         yield* Scsi.modeSelect6(1, [ModePages.encodeCaching(m10.caching!)])
         expect((yield* Scsi.modeSense6(1, { page: ModePages.PageCode.Caching })).caching?.wce).toBe(m6.caching?.wce)
       })
-    ))
+    )
+  )
 
   it.live("PERSISTENT RESERVE IN/OUT: register, reserve, read, release, unregister", () =>
     run(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const PR = PersistentReservation
         const key = 0x1234_5678_9abcn
-        yield* Scsi.persistentReserveOut(1, PR.OutAction.RegisterAndIgnoreExistingKey, { serviceActionReservationKey: key })
+        yield* Scsi.persistentReserveOut(1, PR.OutAction.RegisterAndIgnoreExistingKey, {
+          serviceActionReservationKey: key
+        })
         expect((yield* Scsi.readKeys(1)).keys).toContain(key)
-        yield* Scsi.persistentReserveOut(1, PR.OutAction.Reserve, { reservationKey: key }, { type: PR.Type.WriteExclusive })
+        yield* Scsi.persistentReserveOut(
+          1,
+          PR.OutAction.Reserve,
+          { reservationKey: key },
+          { type: PR.Type.WriteExclusive }
+        )
         expect((yield* Scsi.readReservation(1)).reservation).toEqual({ key, scope: 0, type: PR.Type.WriteExclusive })
-        yield* Scsi.persistentReserveOut(1, PR.OutAction.Release, { reservationKey: key }, { type: PR.Type.WriteExclusive })
+        yield* Scsi.persistentReserveOut(
+          1,
+          PR.OutAction.Release,
+          { reservationKey: key },
+          { type: PR.Type.WriteExclusive }
+        )
         expect((yield* Scsi.readReservation(1)).reservation).toBeUndefined()
-        yield* Scsi.persistentReserveOut(1, PR.OutAction.Register, { reservationKey: key, serviceActionReservationKey: 0n })
+        yield* Scsi.persistentReserveOut(1, PR.OutAction.Register, {
+          reservationKey: key,
+          serviceActionReservationKey: 0n
+        })
         expect((yield* Scsi.readKeys(1)).keys).not.toContain(key)
         const caps = yield* Scsi.reportCapabilities(1)
         expect(caps.typeMask).toBeGreaterThan(0)
       })
-    ))
+    )
+  )
 
   it.live("raw: INQUIRY through the raw command", () =>
     run(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const r = yield* Scsi.raw(1, Uint8Array.from([0x12, 0, 0, 0, 36, 0]), { direction: "read", readLength: 36 })
         expect(r.data.length).toBe(36)
         expect(r.data[0] & 0x1f).toBe(0)
       })
-    ))
+    )
+  )
 
   it.live(
     "64 MiB written through BlockDevice.writeSink, read back through readStream, verified byte for byte against the backing file",
     () =>
       run(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const dev = yield* BlockDevice.make(2)
           expect(dev.blockSize).toBe(4096)
           const total = 64 * 1024 * 1024

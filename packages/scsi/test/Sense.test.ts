@@ -50,7 +50,12 @@ describe("Sense", () => {
     expect(s.senseKeySpecific).toEqual({ _tag: "FieldPointer", inCdb: true, bitPointer: 3, fieldPointer: 4 })
     expect(s.ili).toBe(true)
     expect(s.fieldReplaceableUnit).toBe(9)
-    expect(s.descriptors.map((d) => d._tag)).toEqual(["Information", "SenseKeySpecific", "BlockCommands", "FieldReplaceableUnit"])
+    expect(s.descriptors.map((d) => d._tag)).toEqual([
+      "Information",
+      "SenseKeySpecific",
+      "BlockCommands",
+      "FieldReplaceableUnit"
+    ])
   })
 
   it("descriptor format: unknown descriptor kept raw", () => {
@@ -63,7 +68,9 @@ describe("Sense", () => {
   it("encoders round-trip", () => {
     const f = Result.getOrThrow(Sense.decode(Sense.encodeFixed({ senseKey: 0xe, asc: 0x1d, ascq: 0, information: 77 })))
     expect([f.senseKey, f.asc, f.ascq, f.information]).toEqual([0xe, 0x1d, 0, 77n])
-    const d = Result.getOrThrow(Sense.decode(Sense.encodeDescriptor({ senseKey: 3, asc: 0x11, ascq: 0, information: 5n })))
+    const d = Result.getOrThrow(
+      Sense.decode(Sense.encodeDescriptor({ senseKey: 3, asc: 0x11, ascq: 0, information: 5n }))
+    )
     expect([d.format, d.senseKey, d.asc, d.information]).toEqual(["descriptor", 3, 0x11, 5n])
   })
 
@@ -81,7 +88,11 @@ describe("Sense", () => {
     expect(Sense.describe(0x1d, 0x00)).toBe("MISCOMPARE DURING VERIFY OPERATION")
     expect(Sense.describe(0x40, 0x85)).toBe("DIAGNOSTIC FAILURE ON COMPONENT 85")
     expect(Sense.describe(0x80, 0x01)).toBe("VENDOR SPECIFIC ASC/ASCQ 80/01")
-    expect(ascqEntryCount()).toBeGreaterThan(7)
+    expect(ascqEntryCount()).toBeGreaterThan(700)
+    expect(Sense.describe(0x4d, 0x2a)).toBe("TAGGED OVERLAPPED COMMANDS (NN = TASK TAG)".replace("NN", "2A"))
+    expect(Sense.describe(0x3f, 0x0e)).toBe("REPORTED LUNS DATA HAS CHANGED")
+    expect(Sense.describe(0x27, 0x07)).toBe("SPACE ALLOCATION FAILED WRITE PROTECT")
+    expect(Sense.describe(0x7e, 0x01)).toBe("ASC/ASCQ 7E/01")
   })
 })
 

@@ -1,3 +1,5 @@
 /** Test and benchmark harness for effect-iscsi (private; not published). */
 export * as Tgt from "./Tgt.ts"
 export * as Libiscsi from "./Libiscsi.ts"
+export * as FakeTarget from "./FakeTarget.ts"
+export * as FaultProxy from "./FaultProxy.ts"

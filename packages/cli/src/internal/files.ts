@@ -81,7 +81,9 @@ export const writeStderr = (text: string): Effect.Effect<void> => Effect.sync(()
 export const inputStream = (path: string | undefined): Stream.Stream<Uint8Array, IoError> => {
   const name = path === undefined || path === "-" ? "stdin" : path
   return Stream.fromAsyncIterable(
-    name === "stdin" ? (process.stdin as AsyncIterable<Uint8Array>) : Fs.createReadStream(name, { highWaterMark: 1 << 20 }),
+    name === "stdin"
+      ? (process.stdin as AsyncIterable<Uint8Array>)
+      : Fs.createReadStream(name, { highWaterMark: 1 << 20 }),
     ioError(name)
   )
 }

@@ -508,8 +508,10 @@ export class ScsiTask extends Task {
         if (pdu.desiredDataTransferLength > conn.params.maxBurstLength) {
           return this.abortWith(protocol(`R2T of ${pdu.desiredDataTransferLength} bytes exceeds MaxBurstLength`))
         }
-        if (++this.outstandingR2T > 4096) {
-          return this.abortWith(protocol("endless R2Ts"))
+        // ERL 0: every byte is asked for once; far more than the write is an endless R2T loop
+        this.outstandingR2T += pdu.desiredDataTransferLength
+        if (this.outstandingR2T > 2 * total + conn.params.maxBurstLength) {
+          return this.abortWith(protocol("endless R2Ts: the target asked for more than the write holds"))
         }
         this.sendSequence(conn, pdu.ttt, pdu.bufferOffset, pdu.desiredDataTransferLength)
         return
@@ -551,6 +553,23 @@ export class ScsiTask extends Task {
 
   /** ERL 0: a broken task is failed; the shell sends ABORT TASK for it to clean the target side. */
   onAbortNeeded: (task: ScsiTask) => void = () => {}
+
+  /** May this task be sent again after its connection died (MC/S failover, session recovery)? */
+  get reissuable(): boolean {
+    return !this.finished && !this.abandoned && this.request.idempotent !== false
+  }
+
+  /**
+   * Forget the per-attempt transfer state so the task can be submitted again (new ITT, new CmdSN)
+   * on another connection. The caller must have released it first.
+   */
+  resetForReissue(): void {
+    this.highWater = 0
+    this.expDataSN = 0
+    this.outstandingR2T = 0
+    this.conn = undefined
+    this.sent = false
+  }
 
   private abortWith(error: IscsiError.IscsiError): void {
     this.abandoned = true

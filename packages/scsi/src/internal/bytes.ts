@@ -61,6 +61,8 @@ export interface Writer {
   u24(name: string, offset: number, value: number): void
   u32(name: string, offset: number, value: number): void
   u64(name: string, offset: number, value: number | bigint): void
+  /** Reject the build with this reason (a combination the CDB cannot express). */
+  fail(reason: string): void
 }
 
 const isUint = (v: number, max: number): boolean => Number.isInteger(v) && v >= 0 && v <= max
@@ -108,6 +110,9 @@ export const build = (
         if (value < 0n || value > 0xffff_ffff_ffff_ffffn) return bad(name, value, 0xffff_ffff_ffff_ffffn)
       } else if (!isUint(value, Number.MAX_SAFE_INTEGER)) return bad(name, value, Number.MAX_SAFE_INTEGER)
       put64(bytes, offset, value)
+    },
+    fail(reason) {
+      error ??= `${what}: ${reason}`
     }
   }
   f(w)

@@ -4,7 +4,7 @@
  * retries with the configured schedule while the error says `isRetryable` (transport errors only
  * when the command is idempotent).
  */
-import * as IscsiError from "@effect-iscsi/core/IscsiError"
+import type * as IscsiError from "@effect-iscsi/core/IscsiError"
 import { type Direction, type ScsiResult, ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -45,7 +45,11 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
   if (result.response !== 0) {
     return Result.fail(
       ScsiError.make(
-        new ScsiError.UnexpectedStatus({ status: result.status, response: result.response, message: "iSCSI response: target failure" })
+        new ScsiError.UnexpectedStatus({
+          status: result.status,
+          response: result.response,
+          message: "iSCSI response: target failure"
+        })
       )
     )
   }
@@ -73,7 +77,9 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
       }
       const decoded = Sense.decode(result.sense)
       if (Result.isFailure(decoded)) {
-        return Result.fail(ScsiError.make(new ScsiError.NoSense({ message: "CHECK CONDITION with undecodable sense data" })))
+        return Result.fail(
+          ScsiError.make(new ScsiError.NoSense({ message: "CHECK CONDITION with undecodable sense data" }))
+        )
       }
       const sense = decoded.success
       if (sense.senseKey === Sense.SenseKey.Miscompare) {
@@ -127,7 +133,7 @@ export const shouldRetry = (error: CommandError, idempotent: boolean): boolean =
   error._tag === "ScsiError" ? error.isRetryable : idempotent && error.isRetryable
 
 /** Run one command once (no retry). */
-export const runOnce = Effect.fnUntraced(function*(command: Command) {
+export const runOnce = Effect.fnUntraced(function* (command: Command) {
   const cdb = yield* Effect.fromResult(command.cdb)
   const transport = yield* ScsiTransport
   const result = yield* transport.execute({
@@ -144,7 +150,7 @@ export const runOnce = Effect.fnUntraced(function*(command: Command) {
 
 /** Run one command with the configured retry schedule. */
 export const run = (command: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const schedule = yield* RetrySchedule
     const idempotent = command.idempotent ?? true
     return yield* runOnce(command).pipe(
@@ -153,7 +159,7 @@ export const run = (command: Command): Effect.Effect<ScsiResult, CommandError, S
   })
 
 /** Decode the data of a finished command. */
-export const decodeWith = <A>(
-  decode: (data: Uint8Array) => Result.Result<A, ScsiError.ScsiError>
-) =>
-(result: ScsiResult): Effect.Effect<A, ScsiError.ScsiError> => Effect.fromResult(decode(result.data))
+export const decodeWith =
+  <A>(decode: (data: Uint8Array) => Result.Result<A, ScsiError.ScsiError>) =>
+  (result: ScsiResult): Effect.Effect<A, ScsiError.ScsiError> =>
+    Effect.fromResult(decode(result.data))

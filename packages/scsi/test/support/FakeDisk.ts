@@ -82,11 +82,22 @@ const good = (data: Uint8Array = new Uint8Array(0), readLength = data.length): S
   }
 }
 
-export const checkCondition = (disk: FakeDisk, senseKey: number, asc: number, ascq: number, information?: number): ScsiResult => ({
+export const checkCondition = (
+  disk: FakeDisk,
+  senseKey: number,
+  asc: number,
+  ascq: number,
+  information?: number
+): ScsiResult => ({
   ...good(),
   status: 2,
   sense: disk.dSense
-    ? Sense.encodeDescriptor({ senseKey, asc, ascq, information: information === undefined ? undefined : BigInt(information) })
+    ? Sense.encodeDescriptor({
+        senseKey,
+        asc,
+        ascq,
+        information: information === undefined ? undefined : BigInt(information)
+      })
     : Sense.encodeFixed({ senseKey, asc, ascq, information })
 })
 
@@ -112,7 +123,10 @@ export const answer = (disk: FakeDisk, req: ScsiRequest): ScsiResult => {
     case 0x00:
       return good()
     case 0x03: {
-      const s = (c[1] & 1) !== 0 ? Sense.encodeDescriptor({ senseKey: 0, asc: 0, ascq: 0 }) : Sense.encodeFixed({ senseKey: 0, asc: 0, ascq: 0 })
+      const s =
+        (c[1] & 1) !== 0
+          ? Sense.encodeDescriptor({ senseKey: 0, asc: 0, ascq: 0 })
+          : Sense.encodeFixed({ senseKey: 0, asc: 0, ascq: 0 })
       return good(s, rl)
     }
     case 0x12: {
@@ -130,7 +144,25 @@ export const answer = (disk: FakeDisk, req: ScsiRequest): ScsiResult => {
       const body: Record<number, Array<number>> = {
         0x00: [0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2],
         0x80: Array.from(new TextEncoder().encode("SN0001")),
-        0x83: [0x02, 0x01, 0x00, 0x08, ...new TextEncoder().encode("FAKEDISK"), 0x01, 0x03, 0x00, 0x08, 0x60, 1, 2, 3, 4, 5, 6, 7],
+        0x83: [
+          0x02,
+          0x01,
+          0x00,
+          0x08,
+          ...new TextEncoder().encode("FAKEDISK"),
+          0x01,
+          0x03,
+          0x00,
+          0x08,
+          0x60,
+          1,
+          2,
+          3,
+          4,
+          5,
+          6,
+          7
+        ],
         0xb0: (() => {
           // payload index = page byte - 4
           const p = new Array<number>(60).fill(0)
@@ -196,7 +228,8 @@ export const answer = (disk: FakeDisk, req: ScsiRequest): ScsiResult => {
       const n = c[0] === 0x2f ? be(c, 7, 2) : be(c, 10, 4)
       if (range(lba, n)) return lbaRange()
       if (((c[1] >> 1) & 3) === 1) {
-        for (let i = 0; i < out.length; i++) if (out[i] !== disk.data[lba * bs + i]) return checkCondition(disk, 0x0e, 0x1d, 0, i)
+        for (let i = 0; i < out.length; i++)
+          if (out[i] !== disk.data[lba * bs + i]) return checkCondition(disk, 0x0e, 0x1d, 0, i)
       }
       return good()
     }
@@ -207,7 +240,7 @@ export const answer = (disk: FakeDisk, req: ScsiRequest): ScsiResult => {
       const luns = [0, ...(lunsOf.get(disk) ?? [1])]
       const d = new Uint8Array(8 + 8 * luns.length)
       put(d, 0, 4, 8 * luns.length)
-      luns.forEach((l, i) => put(d, 8 + 8 * i, 2, l < 256 ? l : 0x4000 | l))
+      for (const [i, l] of luns.entries()) put(d, 8 + 8 * i, 2, l < 256 ? l : 0x4000 | l)
       return good(d, rl)
     }
     case 0x1a:
@@ -221,7 +254,14 @@ export const answer = (disk: FakeDisk, req: ScsiRequest): ScsiResult => {
       control[1] = 0x0a
       control[2] = disk.dSense ? 0x04 : 0
       const pageCode = c[2] & 0x3f
-      const pages = pageCode === 0x08 ? [caching] : pageCode === 0x0a ? [control] : pageCode === 0x3f ? [caching, control] : undefined
+      const pages =
+        pageCode === 0x08
+          ? [caching]
+          : pageCode === 0x0a
+            ? [control]
+            : pageCode === 0x3f
+              ? [caching, control]
+              : undefined
       if (pages === undefined) return illegal()
       const six = c[0] === 0x1a
       const dbd = (c[1] & 0x08) !== 0
@@ -285,7 +325,8 @@ export const answer = (disk: FakeDisk, req: ScsiRequest): ScsiResult => {
       const lba = be(c, 2, 8)
       const n = c[13]
       if (range(lba, n)) return lbaRange()
-      for (let i = 0; i < n * bs; i++) if (out[i] !== disk.data[lba * bs + i]) return checkCondition(disk, 0x0e, 0x1d, 0, i)
+      for (let i = 0; i < n * bs; i++)
+        if (out[i] !== disk.data[lba * bs + i]) return checkCondition(disk, 0x0e, 0x1d, 0, i)
       disk.data.set(out.subarray(n * bs, 2 * n * bs), lba * bs)
       return good()
     }
@@ -295,7 +336,7 @@ export const answer = (disk: FakeDisk, req: ScsiRequest): ScsiResult => {
         const d = new Uint8Array(8 + 8 * disk.keys.length)
         put(d, 0, 4, 7)
         put(d, 4, 4, 8 * disk.keys.length)
-        disk.keys.forEach((k, i) => put(d, 8 + 8 * i, 8, k))
+        for (const [i, k] of disk.keys.entries()) put(d, 8 + 8 * i, 8, k)
         return good(d, rl)
       }
       if (sa === 1) {
@@ -340,7 +381,10 @@ export const answer = (disk: FakeDisk, req: ScsiRequest): ScsiResult => {
 const lunsOf = new WeakMap<FakeDisk, ReadonlyArray<number>>()
 
 /** A ScsiTransport over this disk (every LUN number maps to the same disk). */
-export const layer = (disk: FakeDisk, options?: { readonly luns?: ReadonlyArray<number>; readonly latency?: boolean }) => {
+export const layer = (
+  disk: FakeDisk,
+  options?: { readonly luns?: ReadonlyArray<number>; readonly latency?: boolean }
+) => {
   if (options?.luns !== undefined) lunsOf.set(disk, options.luns)
   return Layer.succeed(ScsiTransport)(
     ScsiTransport.of({
@@ -355,7 +399,11 @@ export const layer = (disk: FakeDisk, options?: { readonly luns?: ReadonlyArray<
           if (fault?._tag === "Status") return Effect.succeed({ ...good(), status: fault.status, sense: fault.sense })
           disk.inFlight++
           disk.maxInFlight = Math.max(disk.maxInFlight, disk.inFlight)
-          return (options?.latency === true ? Effect.forEach([1, 2, 3, 4], () => Effect.yieldNow, { discard: true }) : Effect.void).pipe(
+          return (
+            options?.latency === true
+              ? Effect.forEach([1, 2, 3, 4], () => Effect.yieldNow, { discard: true })
+              : Effect.void
+          ).pipe(
             Effect.map(() => {
               const r = answer(disk, req)
               if (req.readInto !== undefined && r.data.length > 0) {

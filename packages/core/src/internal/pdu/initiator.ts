@@ -45,7 +45,7 @@ export const encodeScsiCommand = (p: T.ScsiCommand, b: Uint8Array, o: number): v
   w32(b, o + 24, p.cmdSN)
   w32(b, o + 28, p.expStatSN)
   const cdb = p.cdb
-  const n = cdb.length < 16 ? cdb.length : 16
+  const n = Math.min(cdb.length, 16)
   if (n === 16) b.set(cdb.length === 16 ? cdb : cdb.subarray(0, 16), o + 32)
   else {
     b.set(cdb, o + 32)

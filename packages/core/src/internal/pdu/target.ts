@@ -32,7 +32,11 @@ export const decodeNopIn = (b: Uint8Array, o: number, data: Uint8Array): T.NopIn
 export const encodeScsiResponse = (p: T.ScsiResponse, b: Uint8Array, o: number): void => {
   b[o] = 0x21
   b[o + 1] =
-    0x80 | (p.bidiOverflow ? 0x10 : 0) | (p.bidiUnderflow ? 0x08 : 0) | (p.overflow ? 0x04 : 0) | (p.underflow ? 0x02 : 0)
+    0x80 |
+    (p.bidiOverflow ? 0x10 : 0) |
+    (p.bidiUnderflow ? 0x08 : 0) |
+    (p.overflow ? 0x04 : 0) |
+    (p.underflow ? 0x02 : 0)
   b[o + 2] = p.response
   b[o + 3] = p.status
   w32(b, o + 16, p.itt)

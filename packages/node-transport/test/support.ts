@@ -1,0 +1,87 @@
+/** Shared helpers for the fake-target, hostile, recovery and security tests. */
+import { Negotiation, type Session } from "@effect-iscsi/core"
+import type { FakeTarget } from "@effect-iscsi/testing"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+
+export const INITIATOR = "iqn.2026-11.io.effect-iscsi:reliability"
+
+let isidCounter = 1
+/** A fresh random-format ISID per session. */
+export const freshIsid = (): number =>
+  0x80 * 2 ** 40 + (((Date.now() & 0xffffff) * 2 ** 16 + isidCounter++ * 7919) % 2 ** 40)
+
+export const fakeConfig = (t: FakeTarget.FakeTarget, extra: Partial<Session.Config> = {}): Session.Config => ({
+  address: t.address,
+  initiatorName: INITIATOR,
+  targetName: t.targetName,
+  isid: freshIsid(),
+  auth: { _tag: "None" },
+  offer: Negotiation.defaultOffer,
+  keepaliveIntervalMs: 0,
+  loginTimeoutMs: 3000,
+  commandTimeoutMs: 5000,
+  windowPingMs: 50,
+  drainTimeoutMs: 200,
+  ...extra
+})
+
+export const cdbRw10 = (op: 0x28 | 0x2a, lba: number, blocks: number): Uint8Array => {
+  const c = new Uint8Array(10)
+  c[0] = op
+  c[2] = lba >>> 24
+  c[3] = lba >>> 16
+  c[4] = lba >>> 8
+  c[5] = lba
+  c[7] = blocks >> 8
+  c[8] = blocks
+  return c
+}
+
+export const read10 = (lun: number | bigint, lba: number, blocks: number, bs = 512) => ({
+  lun,
+  cdb: cdbRw10(0x28, lba, blocks),
+  direction: "read" as const,
+  readLength: blocks * bs
+})
+
+export const write10 = (lun: number | bigint, lba: number, data: Uint8Array, bs = 512) => ({
+  lun,
+  cdb: cdbRw10(0x2a, lba, data.length / bs),
+  direction: "write" as const,
+  dataOut: data
+})
+
+/** Collect a stream's elements into an array in the background (scoped); waits until subscribed. */
+export const collect = <A>(stream: Stream.Stream<A>) =>
+  Effect.gen(function* () {
+    const out: Array<A> = []
+    yield* Effect.forkScoped(Stream.runForEach(stream, (a) => Effect.sync(() => out.push(a))))
+    yield* Effect.sleep("30 millis")
+    return out
+  })
+
+/** Poll `cond` every 10 ms for at most `ms`. */
+export const eventually = (cond: () => boolean, ms = 3000) =>
+  Effect.gen(function* () {
+    const until = Date.now() + ms
+    while (!cond()) {
+      if (Date.now() > until) return false
+      yield* Effect.sleep("10 millis")
+    }
+    return true
+  })
+
+/** Deterministic block content for (lba, seed). */
+export const pattern = (lba: number, bytes: number, seed: number): Uint8Array => {
+  const b = new Uint8Array(bytes)
+  let x = (lba * 2654435761 + seed * 40503 + 1) >>> 0
+  for (let i = 0; i < bytes; i += 4) {
+    x = (x * 1664525 + 1013904223) >>> 0
+    b[i] = x
+    b[i + 1] = x >>> 8
+    b[i + 2] = x >>> 16
+    b[i + 3] = x >>> 24
+  }
+  return b
+}

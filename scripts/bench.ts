@@ -1,0 +1,417 @@
+/**
+ * `npm run bench`: our initiator against libiscsi's `iscsi-perf`, side by side on the same private
+ * tgtd, alternating in the same run (issue 8), plus the codec micro-benchmark (issue 3).
+ *
+ * It starts its own tgtd (targets `disk`: tgt's defaults, 8 KiB Data-In PDUs; `tuned`: 256 KiB PDUs,
+ * InitialR2T=No, digests accepted; each with a file LUN and a null LUN), then for every scenario runs
+ * `rounds` rounds of [ours, libiscsi] (order swapped every round), each in its own process for
+ * `warmup + seconds`, and keeps the median of the measured windows. Ours is
+ * packages/node-transport/benchmark/load.ts; libiscsi is `iscsi-perf -m QD -b BLOCKS [-r] URL`
+ * (its per-second "iops current" figures after the warm-up; its CPU time and peak RSS from /proc).
+ *
+ * Flags: `--quick` (~1.5 min: one short round each), `--soak` (only the 5-minute RSS run),
+ * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
+ * benchmark/RESULTS.md). Results go to benchmark/RESULTS.md (the part after the notes marker is kept).
+ *
+ * MB/s here are MiB/s (2^20 bytes per second), as iscsi-perf prints them.
+ */
+import { Tgt } from "@effect-iscsi/testing"
+import { execFileSync, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const ROOT = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
+const LOAD = Path.join(ROOT, "packages/node-transport/benchmark/load.ts")
+const CODEC = Path.join(ROOT, "packages/core/benchmark/codec.ts")
+const RESULTS = Path.join(ROOT, "benchmark/RESULTS.md")
+const NOTES_MARKER = "<!-- notes: everything below this line is kept by scripts/bench.ts -->"
+
+// ---- options --------------------------------------------------------------------------------------
+const argv = process.argv.slice(2)
+const flag = (name: string) => argv.includes(name)
+const value = (name: string): string | undefined => {
+  const i = argv.indexOf(name)
+  return i >= 0 ? argv[i + 1] : undefined
+}
+const quick = flag("--quick")
+const soak = flag("--soak")
+const rounds = Number(value("--rounds") ?? (quick ? 1 : 3))
+const seconds = Number(value("--seconds") ?? (quick ? 2.5 : 5))
+const warmup = Number(value("--warmup") ?? (quick ? 1 : 2))
+const only = value("--only")?.split(",")
+const writeResults = !flag("--no-results")
+
+// ---- runners --------------------------------------------------------------------------------------
+interface Figures {
+  readonly iops: number
+  readonly mibPerSec: number
+  readonly p50Us?: number | undefined
+  readonly p99Us?: number | undefined
+  readonly meanUs: number
+  readonly cpuSeconds: number
+  readonly seconds: number
+  readonly bytes: number
+  readonly maxRssMb: number
+  readonly rssSamplesMb?: ReadonlyArray<number> | undefined
+}
+
+interface Load {
+  readonly target: "disk" | "tuned"
+  readonly lun: number
+  readonly queueDepth: number
+  readonly blockBytes: number
+  readonly random: boolean
+  readonly write: boolean
+  readonly digests: boolean
+}
+
+const nodeArgs = ["--conditions=source", "--import", "tsx"]
+
+const runOurs = (tgt: Tgt.TgtInfo, load: Load, secs = seconds, rssSampleMs = 0): Promise<Figures> =>
+  new Promise((resolve, reject) => {
+    const job = {
+      host: tgt.host,
+      port: tgt.port,
+      iqn: tgt.targets[load.target].iqn,
+      lun: load.lun,
+      queueDepth: load.queueDepth,
+      blockBytes: load.blockBytes,
+      random: load.random,
+      write: load.write,
+      digests: load.digests,
+      warmupSeconds: warmup,
+      seconds: secs,
+      rssSampleMs
+    }
+    const child = spawn(process.execPath, [...nodeArgs, LOAD, JSON.stringify(job)], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.stderr.on("data", (d) => (err += d))
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`load.ts failed (${code}): ${err}`))
+      resolve(JSON.parse(out.trim().split("\n").pop()!) as Figures)
+    })
+  })
+
+const procStat = (pid: number): { cpu: number; hwmMb: number } => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const ticks = Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14, 15)
+    const status = Fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
+    return { cpu: ticks / 100, hwmMb: hwm ? Math.round(Number(hwm[1]) / 102.4) / 10 : 0 }
+  } catch {
+    return { cpu: 0, hwmMb: 0 }
+  }
+}
+
+const libiscsiArgs = (tgt: Tgt.TgtInfo, load: Load): Array<string> => {
+  const blocks = load.blockBytes / 512
+  return [
+    "-m",
+    String(load.queueDepth),
+    "-b",
+    String(blocks),
+    ...(load.random ? ["-r"] : []),
+    `iscsi://${tgt.host}:${tgt.port}/${tgt.targets[load.target].iqn}/${load.lun}`
+  ]
+}
+
+/** iscsi-perf for warmup + seconds; figures from its per-second lines after the warm-up. */
+const runLibiscsi = (tgt: Tgt.TgtInfo, load: Load): Promise<Figures> =>
+  new Promise((resolve, reject) => {
+    const child = spawn("iscsi-perf", libiscsiArgs(tgt, load), { stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.stderr.on("data", (d) => (out += d))
+    const pid = child.pid!
+    let cpuStart = 0
+    let cpuEnd = 0
+    let hwm = 0
+    setTimeout(() => (cpuStart = procStat(pid).cpu), warmup * 1000 + 1000)
+    setTimeout(
+      () => {
+        const s = procStat(pid)
+        cpuEnd = s.cpu
+        hwm = s.hwmMb
+        child.kill("SIGINT")
+      },
+      (warmup + seconds) * 1000 + 1000
+    )
+    child.on("exit", () => {
+      // "00:00:05 - lba 60160, iops current 17181 (1073 MB/s), iops average ..."
+      const samples: Array<number> = []
+      for (const line of out.split(/[\r\n]+/)) {
+        const m = /^(\d\d):(\d\d):(\d\d) .*iops current (\d+)/.exec(line)
+        if (!m) continue
+        const t = Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])
+        if (t > warmup + 1) samples.push(Number(m[4]))
+      }
+      if (samples.length === 0) return reject(new Error(`iscsi-perf printed no figures: ${out.slice(-500)}`))
+      const iops = samples.reduce((a, b) => a + b, 0) / samples.length
+      const secs = samples.length
+      resolve({
+        iops: Math.round(iops),
+        mibPerSec: Math.round((iops * load.blockBytes) / 1048576),
+        meanUs: Math.round((1e6 * load.queueDepth) / iops),
+        cpuSeconds: cpuEnd - cpuStart,
+        seconds: (cpuEnd > 0 ? seconds : secs) as number,
+        bytes: iops * load.blockBytes * seconds,
+        maxRssMb: hwm
+      })
+    })
+  })
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const n = s.length
+  return n === 0 ? Number.NaN : n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2
+}
+
+/** CPU seconds per GiB moved (measured window). */
+const cpuPerGiB = (f: Figures): number => f.cpuSeconds / ((f.mibPerSec * seconds) / 1024)
+
+const summarize = (fs: ReadonlyArray<Figures>): Figures => ({
+  iops: Math.round(median(fs.map((f) => f.iops))),
+  mibPerSec: Math.round(median(fs.map((f) => f.mibPerSec))),
+  p50Us: fs[0]?.p50Us === undefined ? undefined : Math.round(median(fs.map((f) => f.p50Us!))),
+  p99Us: fs[0]?.p99Us === undefined ? undefined : Math.round(median(fs.map((f) => f.p99Us!))),
+  meanUs: Math.round(median(fs.map((f) => f.meanUs))),
+  cpuSeconds: median(fs.map((f) => f.cpuSeconds)),
+  seconds: median(fs.map((f) => f.seconds)),
+  bytes: median(fs.map((f) => f.bytes)),
+  maxRssMb: Math.max(...fs.map((f) => f.maxRssMb))
+})
+
+// ---- scenarios ------------------------------------------------------------------------------------
+interface Scenario {
+  readonly name: string
+  readonly title: string
+  readonly load: Load
+  /** Compare with iscsi-perf (reads only). */
+  readonly libiscsi: boolean
+  /** The figure that matters. */
+  readonly metric: "mib" | "iops" | "latency"
+}
+
+const seq = { queueDepth: 32, blockBytes: 65536, random: false, write: false, digests: false }
+const rnd = { queueDepth: 32, blockBytes: 4096, random: true, write: false, digests: false }
+const scenarios: ReadonlyArray<Scenario> = [
+  { name: "seq-file", title: "64 KiB seq read QD32, file LUN, tgt defaults (8 KiB Data-In)", load: { ...seq, target: "disk", lun: 1 }, libiscsi: true, metric: "mib" },
+  { name: "seq-null", title: "64 KiB seq read QD32, null LUN, tgt defaults", load: { ...seq, target: "disk", lun: 3 }, libiscsi: true, metric: "mib" },
+  { name: "seq-file-tuned", title: "64 KiB seq read QD32, file LUN, tuned (256 KiB PDUs)", load: { ...seq, target: "tuned", lun: 1 }, libiscsi: true, metric: "mib" },
+  { name: "seq-null-tuned", title: "64 KiB seq read QD32, null LUN, tuned", load: { ...seq, target: "tuned", lun: 2 }, libiscsi: true, metric: "mib" },
+  { name: "rand-file", title: "4 KiB random read QD32, file LUN (IOPS)", load: { ...rnd, target: "disk", lun: 1 }, libiscsi: true, metric: "iops" },
+  { name: "rand-null", title: "4 KiB random read QD32, null LUN (IOPS)", load: { ...rnd, target: "disk", lun: 3 }, libiscsi: true, metric: "iops" },
+  { name: "qd1-file", title: "4 KiB random read QD1, file LUN (latency)", load: { ...rnd, queueDepth: 1, target: "disk", lun: 1 }, libiscsi: true, metric: "latency" },
+  { name: "write-file-tuned", title: "64 KiB seq WRITE QD32, file LUN, tuned (ours only)", load: { ...seq, write: true, target: "tuned", lun: 1 }, libiscsi: false, metric: "mib" },
+  { name: "write-null-tuned", title: "64 KiB seq WRITE QD32, null LUN, tuned (ours only)", load: { ...seq, write: true, target: "tuned", lun: 2 }, libiscsi: false, metric: "mib" },
+  { name: "write-file", title: "64 KiB seq WRITE QD32, file LUN, tgt defaults (R2T, ours only)", load: { ...seq, write: true, target: "disk", lun: 1 }, libiscsi: false, metric: "mib" },
+  { name: "digest-file-tuned", title: "64 KiB seq read QD32, file LUN, tuned, HeaderDigest+DataDigest CRC32C (ours)", load: { ...seq, digests: true, target: "tuned", lun: 1 }, libiscsi: false, metric: "mib" },
+  { name: "digest-null-tuned", title: "64 KiB seq read QD32, null LUN, tuned, digests CRC32C (ours)", load: { ...seq, digests: true, target: "tuned", lun: 2 }, libiscsi: false, metric: "mib" },
+  { name: "qd128-null-tuned", title: "64 KiB seq read QD128, null LUN, tuned (peak RSS, ours)", load: { ...seq, queueDepth: 128, target: "tuned", lun: 2 }, libiscsi: false, metric: "mib" }
+]
+
+interface Row {
+  readonly scenario: Scenario
+  readonly ours: Figures
+  readonly theirs: Figures | undefined
+  readonly oursAll: ReadonlyArray<Figures>
+  readonly theirsAll: ReadonlyArray<Figures>
+}
+
+const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? "–" : n.toFixed(digits))
+const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`)
+
+const commandOf = (tgt: Tgt.TgtInfo, s: Scenario) => ({
+  ours: `node --conditions=source --import tsx packages/node-transport/benchmark/load.ts '{"iqn":"${tgt.targets[s.load.target].iqn}","lun":${s.load.lun},"queueDepth":${s.load.queueDepth},"blockBytes":${s.load.blockBytes},"random":${s.load.random},"write":${s.load.write},"digests":${s.load.digests},"warmupSeconds":${warmup},"seconds":${seconds},"host":"127.0.0.1","port":PORT}'`,
+  libiscsi: s.libiscsi
+    ? `timeout -s INT ${warmup + seconds + 1} iscsi-perf ${libiscsiArgs({ ...tgt, host: "127.0.0.1", port: 0 }, s.load).join(" ").replace(":0/", ":PORT/")}`
+    : undefined
+})
+
+const runCodec = (): Promise<string> =>
+  new Promise((resolve) => {
+    if (!Fs.existsSync(CODEC)) return resolve("(packages/core/benchmark/codec.ts not found)")
+    const child = spawn(process.execPath, [...nodeArgs, CODEC, ...(quick ? ["--quick"] : [])], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.on("exit", () => resolve(out.trim()))
+  })
+
+const machine = () => {
+  const v = (cmd: string, args: ReadonlyArray<string>) => {
+    try {
+      return execFileSync(cmd, [...args], { encoding: "utf8" }).trim()
+    } catch {
+      return "?"
+    }
+  }
+  return [
+    `- Date: ${new Date().toISOString()}`,
+    `- Machine: ${Os.cpus().length} × ${Os.cpus()[0]?.model ?? "?"}, ${Math.round(Os.totalmem() / 2 ** 30)} GiB RAM, Linux ${Os.release()} (target and initiator share the cores)`,
+    `- Node ${process.version}; tgt ${v("dpkg-query", ["-W", "-f=${Version}", "tgt"])}; libiscsi-bin ${v("dpkg-query", ["-W", "-f=${Version}", "libiscsi-bin"])}`,
+    `- Load average at start: ${Os.loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`
+  ].join("\n")
+}
+
+// ---- main -----------------------------------------------------------------------------------------
+const main = async () => {
+  const instance = await Tgt.start({ targets: ["disk", "tuned"] })
+  const stop = () => void instance.stop().then(() => process.exit(130))
+  process.on("SIGINT", stop)
+  const tgt = instance.info
+  const header = machine()
+  console.log(header)
+  console.log(`tgtd pid ${tgt.pid} on ${tgt.portal}; rounds ${rounds}, warm-up ${warmup} s, measured ${seconds} s\n`)
+  try {
+    if (soak) {
+      const load: Load = { ...seq, target: "tuned", lun: 2 }
+      const soakSeconds = Number(value("--soak-seconds") ?? 300)
+      console.log(`soak: 64 KiB seq read QD32 on the tuned null LUN for ${soakSeconds} s, RSS every 5 s`)
+      const f = await runOurs(tgt, load, soakSeconds, 5000)
+      const s = f.rssSamplesMb ?? []
+      const firstMinute = s.slice(0, 12)
+      const after1 = Math.max(...firstMinute)
+      const lastMinute = s.slice(-12)
+      const text = [
+        `## Soak (${soakSeconds} s, 64 KiB seq read QD32, tuned null LUN)`,
+        "",
+        `- throughput ${f.mibPerSec} MiB/s, ${f.iops} IOPS; CPU ${(f.cpuSeconds / ((f.bytes / 2 ** 30) || 1)).toFixed(2)} s/GiB`,
+        `- RSS samples (MB, every 5 s): ${s.join(" ")}`,
+        `- peak RSS ${f.maxRssMb} MB; max in the first minute ${after1} MB; max in the last minute ${Math.max(...lastMinute)} MB; growth ${(Math.max(...lastMinute) - after1).toFixed(1)} MB`,
+        ""
+      ].join("\n")
+      console.log(text)
+      if (writeResults) writeSection("soak", text)
+      return
+    }
+    const rows: Array<Row> = []
+    for (const s of scenarios) {
+      if (only !== undefined && !only.includes(s.name)) continue
+      const ours: Array<Figures> = []
+      const theirs: Array<Figures> = []
+      for (let r = 0; r < rounds; r++) {
+        const order = r % 2 === 0 ? ["ours", "libiscsi"] : ["libiscsi", "ours"]
+        for (const who of order) {
+          if (who === "ours") ours.push(await runOurs(tgt, s.load))
+          else if (s.libiscsi) theirs.push(await runLibiscsi(tgt, s.load))
+        }
+      }
+      const row: Row = {
+        scenario: s,
+        ours: summarize(ours),
+        theirs: theirs.length > 0 ? summarize(theirs) : undefined,
+        oursAll: ours,
+        theirsAll: theirs
+      }
+      rows.push(row)
+      const o = row.ours
+      const t = row.theirs
+      const line =
+        s.metric === "latency"
+          ? `${s.name.padEnd(18)} ours p50 ${o.p50Us} µs p99 ${o.p99Us} µs mean ${o.meanUs} µs (${o.iops} IOPS) | libiscsi mean ${fmt(t?.meanUs)} µs (${fmt(t?.iops)} IOPS) | p50/libiscsi-mean ${ratio(o.p50Us!, t?.meanUs)}`
+          : `${s.name.padEnd(18)} ours ${o.mibPerSec} MiB/s ${o.iops} IOPS cpu ${cpuPerGiB(o).toFixed(2)} s/GiB rss ${o.maxRssMb} MB | libiscsi ${fmt(t?.mibPerSec)} MiB/s ${fmt(t?.iops)} IOPS cpu ${t ? cpuPerGiB(t).toFixed(2) : "–"} s/GiB rss ${fmt(t?.maxRssMb)} MB | ratio ${ratio(s.metric === "iops" ? o.iops : o.mibPerSec, s.metric === "iops" ? t?.iops : t?.mibPerSec)}   [ours ${ours.map((f) => (s.metric === "iops" ? f.iops : f.mibPerSec)).join(", ")}; libiscsi ${theirs.map((f) => (s.metric === "iops" ? f.iops : f.mibPerSec)).join(", ")}]`
+      console.log(line)
+    }
+    console.log("\ncodec micro-benchmark:")
+    const codec = await runCodec()
+    console.log(codec)
+    if (writeResults && only === undefined) writeSection(quick ? "quick" : "full", render(tgt, header, rows, codec))
+  } finally {
+    await instance.stop()
+  }
+}
+
+const render = (tgt: Tgt.TgtInfo, header: string, rows: ReadonlyArray<Row>, codec: string): string => {
+  const by = (name: string) => rows.find((r) => r.scenario.name === name)
+  const lines: Array<string> = []
+  lines.push(`## ${quick ? "Quick run (--quick)" : "Full run"}`, "", header, `- Rounds ${rounds}, warm-up ${warmup} s, measured ${seconds} s per run; medians; MB/s = MiB/s`, "")
+  lines.push("| scenario | ours | libiscsi | ours/libiscsi | ours CPU s/GiB | libiscsi CPU s/GiB | ours peak RSS MB | libiscsi peak RSS MB |")
+  lines.push("|---|---|---|---|---|---|---|---|")
+  for (const r of rows) {
+    const o = r.ours
+    const t = r.theirs
+    const m = r.scenario.metric
+    const oursCell =
+      m === "latency"
+        ? `p50 ${o.p50Us} µs, p99 ${o.p99Us} µs, mean ${o.meanUs} µs (${o.iops} IOPS)`
+        : m === "iops"
+          ? `${o.iops} IOPS (${o.mibPerSec} MB/s)`
+          : `${o.mibPerSec} MB/s`
+    const theirCell =
+      t === undefined
+        ? "–"
+        : m === "latency"
+          ? `mean ${t.meanUs} µs (${t.iops} IOPS)`
+          : m === "iops"
+            ? `${t.iops} IOPS (${t.mibPerSec} MB/s)`
+            : `${t.mibPerSec} MB/s`
+    const rat =
+      t === undefined
+        ? "–"
+        : m === "latency"
+          ? `p50/mean ${ratio(o.p50Us!, t.meanUs)}; mean ${ratio(o.meanUs, t.meanUs)}`
+          : m === "iops"
+            ? ratio(o.iops, t.iops)
+            : ratio(o.mibPerSec, t.mibPerSec)
+    lines.push(
+      `| ${r.scenario.title} | ${oursCell} | ${theirCell} | ${rat} | ${cpuPerGiB(o).toFixed(2)} | ${t ? cpuPerGiB(t).toFixed(2) : "–"} | ${o.maxRssMb} | ${t ? t.maxRssMb : "–"} |`
+    )
+  }
+  const d = (a: string, b: string) => {
+    const x = by(a)
+    const y = by(b)
+    return x && y ? `${(100 * (1 - x.ours.mibPerSec / y.ours.mibPerSec)).toFixed(0)}%` : "–"
+  }
+  lines.push("")
+  lines.push(`- Cost of HeaderDigest+DataDigest CRC32C (throughput lost): file LUN ${d("digest-file-tuned", "seq-file-tuned")}, null LUN ${d("digest-null-tuned", "seq-null-tuned")}`)
+  const w = by("write-null-tuned")
+  const rd = by("seq-null-tuned")
+  if (w && rd) lines.push(`- Writes vs reads on the tuned null LUN (the ceiling): write ${w.ours.mibPerSec} MB/s vs read ${rd.ours.mibPerSec} MB/s`)
+  const q = by("qd128-null-tuned")
+  if (q) lines.push(`- Peak RSS at queue depth 128: ${q.ours.maxRssMb} MB (includes tsx's loader, ~90 MB of it)`)
+  lines.push("", "Commands (PORT = the private tgtd's portal port; `npm run bench` starts it and runs these):", "")
+  for (const r of rows) {
+    const c = commandOf(tgt, r.scenario)
+    lines.push(`- ${r.scenario.name}: \`${c.ours}\`${c.libiscsi ? `; \`${c.libiscsi}\`` : ""}`)
+  }
+  lines.push("", "### Codec micro-benchmark (packages/core/benchmark/codec.ts)", "", "```", codec, "```", "")
+  return lines.join("\n")
+}
+
+/** Replace the section `key` of benchmark/RESULTS.md, keeping the others and the notes. */
+const writeSection = (key: string, text: string) => {
+  Fs.mkdirSync(Path.dirname(RESULTS), { recursive: true })
+  const old = Fs.existsSync(RESULTS) ? Fs.readFileSync(RESULTS, "utf8") : ""
+  const i = old.indexOf(NOTES_MARKER)
+  const notes = i >= 0 ? old.slice(i + NOTES_MARKER.length) : "\n"
+  const sections = new Map<string, string>()
+  const re = /<!-- section:(\w+) -->\n([\s\S]*?)<!-- \/section -->/g
+  for (let m = re.exec(old); m !== null; m = re.exec(old)) sections.set(m[1]!, m[2]!)
+  sections.set(key, `${text}\n`)
+  const order = ["full", "quick", "soak"]
+  const body = order
+    .filter((k) => sections.has(k))
+    .map((k) => `<!-- section:${k} -->\n${sections.get(k)}<!-- /section -->`)
+    .join("\n\n")
+  Fs.writeFileSync(
+    RESULTS,
+    `# Benchmark results\n\nGenerated by \`npm run bench\` (scripts/bench.ts; \`--quick\`, \`--soak\`). Rerun it to refresh the sections below.\n\n${body}\n\n${NOTES_MARKER}${notes}`
+  )
+  console.log(`wrote ${Path.relative(ROOT, RESULTS)} (${key})`)
+}
+
+await main()
