@@ -10,7 +10,7 @@
  * (node:net) between an initiator and tgtd, and records the raw bytes of every connection per
  * direction, exactly as the sockets delivered them. Scenarios:
  * - libiscsi 1.19 tools against tgt 1.0.85: `iscsi-inq` and `iscsi-readcapacity16` on the default
- *   target, `iscsi-ls -s` (discovery SendTargets + a login per target), `iscsi-inq` with one-way
+ *   target, `iscsi-ls -s` (its discovery session: SendTargets), `iscsi-inq` with one-way
  *   CHAP (the challenge is random, so the stream is just what was recorded), and `iscsi-inq` with
  *   `?header_digest=crc32c` on the tuned target (libiscsi supports header digests only).
  * - Data digests: libiscsi cannot negotiate DataDigest, so the data-digest golden is a session whose
@@ -280,10 +280,12 @@ const main = async () => {
     await tool("readcapacity16", "iscsi-readcapacity16 on the default target, LUN 1", "iscsi-readcapacity16", [
       `iscsi://${portal}/${disk.iqn}/1`
     ])
-    await tool("ls", "iscsi-ls -s: discovery session (SendTargets) then a login per target", "iscsi-ls", [
-      "-s",
-      `iscsi://${chap.chap!.user}%${chap.chap!.secret}@${portal}/`
-    ])
+    await tool(
+      "ls",
+      "iscsi-ls -s: the discovery session (SendTargets=All); its per-target logins go to the TargetAddress tgt returns, past the proxy",
+      "iscsi-ls",
+      ["-s", `iscsi://${chap.chap!.user}%${chap.chap!.secret}@${portal}/`]
+    )
     await tool("chap-inq", "iscsi-inq with one-way CHAP (random challenge as recorded)", "iscsi-inq", [
       `iscsi://${chap.chap!.user}%${chap.chap!.secret}@${portal}/${chap.iqn}/1`
     ])
@@ -298,7 +300,7 @@ const main = async () => {
     await scriptedDigestSession(proxy.port, tuned.iqn)
     add(
       "data-digest-session",
-      "scripted initiator (our encoder), HeaderDigest and DataDigest CRC32C: INQUIRY, READ(10) 8 blocks, NOP-Out ping, logout",
+      "scripted initiator (our encoder), HeaderDigest and DataDigest CRC32C: INQUIRY, READ(10) 8 blocks (tgt sent the 4096 bytes, then CHECK CONDITION with UNIT ATTENTION 29h/00h sense), NOP-Out ping with data, logout",
       { header: true, data: true },
       await proxy.take()
     )

@@ -68,6 +68,7 @@ import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as Crc32c from "./Crc32c.ts"
 import { digestAt, EMPTY, padOf, writeDigest, ZEROS4 } from "./internal/pdu/bytes.ts"
 import * as Codec from "./internal/pdu/codec.ts"
+import * as Structs from "./internal/pdu/schemas.ts"
 import * as IscsiError from "./IscsiError.ts"
 import type { Pdu } from "./PduTypes.ts"
 
@@ -294,3 +295,37 @@ export const makePduFromBytes = (options: DigestOptions = noDigests) =>
 
 /** Schema: `Uint8Array` (one frame, no digests) ⇄ `Pdu`. */
 export const PduFromBytes = makePduFromBytes(noDigests)
+
+/**
+ * Fully validated Struct schemas per PDU family, by tag (every field range-checked as the wire
+ * allows it). A test oracle and a check for PDUs built outside the engine; not for the hot path.
+ */
+export const Schemas = {
+  NopOut: Structs.NopOut,
+  ScsiCommand: Structs.ScsiCommand,
+  TaskManagementRequest: Structs.TaskManagementRequest,
+  LoginRequest: Structs.LoginRequest,
+  TextRequest: Structs.TextRequest,
+  ScsiDataOut: Structs.ScsiDataOut,
+  LogoutRequest: Structs.LogoutRequest,
+  SnackRequest: Structs.SnackRequest,
+  NopIn: Structs.NopIn,
+  ScsiResponse: Structs.ScsiResponse,
+  TaskManagementResponse: Structs.TaskManagementResponse,
+  LoginResponse: Structs.LoginResponse,
+  TextResponse: Structs.TextResponse,
+  ScsiDataIn: Structs.ScsiDataIn,
+  LogoutResponse: Structs.LogoutResponse,
+  ReadyToTransfer: Structs.ReadyToTransfer,
+  AsyncMessage: Structs.AsyncMessage,
+  Reject: Structs.Reject,
+  Unknown: Structs.Unknown
+} as const
+
+/** Any PDU, fully validated (the union of `Schemas`). */
+export const PduStruct = Schema.Union(Object.values(Schemas))
+
+/** Compile-time check that the validated schemas describe exactly the PDU types. */
+type _SameTypes = [Pdu] extends [typeof PduStruct.Type] ? ([typeof PduStruct.Type] extends [Pdu] ? true : never) : never
+const _sameTypes: _SameTypes = true
+void _sameTypes

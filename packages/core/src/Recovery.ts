@@ -57,6 +57,16 @@ const isLoss = (e: IscsiError.IscsiError): boolean =>
   e.reason._tag === "ProtocolError" ||
   (e.reason._tag === "Timeout" && e.reason.operation === "keepalive")
 
+/** CHECK CONDITION, UNIT ATTENTION, ASC 0x29 (power on, reset or I_T nexus loss), fixed or descriptor sense. */
+const isResetUnitAttention = (r: ScsiResult): boolean => {
+  const s = r.sense
+  if (r.status !== 2 || s === undefined || s.length < 3) return false
+  const descriptor = (s[0]! & 0x7f) >= 0x72
+  const key = descriptor ? s[1]! & 0x0f : s[2]! & 0x0f
+  const asc = descriptor ? s[2] : s[12]
+  return key === 6 && asc === 0x29
+}
+
 /** The pool body, with or without recovery. */
 export const make = (
   config: Session.Config,
@@ -187,11 +197,19 @@ export const make = (
       Effect.gen(function* () {
         if (typeof request.lun === "number") usedLuns.add(String(request.lun))
         const started = Date.now()
+        let uaRetries = 0
         for (;;) {
           if (failedForGood) return yield* Effect.fail(failedForGood)
           const cur = yield* Ref.get(current)
           const r = yield* Effect.exit(cur.session.execute(request))
-          if (Exit.isSuccess(r)) return r.value
+          if (Exit.isSuccess(r)) {
+            // the reset Unit Attention of a reinstated nexus is ours to clear, not the caller's
+            if (cur.generation > 0 && uaRetries < 4 && isResetUnitAttention(r.value)) {
+              uaRetries++
+              continue
+            }
+            return r.value
+          }
           const fail = r.cause.reasons.find((x) => x._tag === "Fail")
           if (!fail || fail._tag !== "Fail") return yield* Effect.failCause(r.cause)
           const error = fail.error

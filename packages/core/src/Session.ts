@@ -250,6 +250,10 @@ export const make = Effect.fn("Session.make")(function* (
         Queue.offerAllUnsafe(outbox, frames)
       }
       const channel = connected.channel
+      // the reader below consumes each batch before the next pull (the engine copies what it keeps),
+      // so the transport may reuse its receive buffers (npm run bench: no allocation per read)
+      channel.reuseReadBuffers?.()
+      framer.setReuseDataInBuffers(true)
       const reader = Effect.gen(function* () {
         for (;;) {
           const chunks = yield* channel.pull

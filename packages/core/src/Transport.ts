@@ -27,6 +27,13 @@ export interface Channel {
   readonly writeAll: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, IscsiError>
   /** Destroy the socket now (the pending pull fails). */
   readonly destroy: Effect.Effect<void>
+  /**
+   * Optional: from now on the chunks `pull` returns may be views of receive buffers the transport
+   * reuses, valid only until the next `pull`. The session calls it once login is complete: its
+   * reader consumes each batch synchronously and copies what it keeps (no allocation per socket
+   * read; measured by `npm run bench`, see benchmark/RESULTS.md).
+   */
+  readonly reuseReadBuffers?: (() => void) | undefined
 }
 
 export interface Address {

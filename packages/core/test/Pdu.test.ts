@@ -198,8 +198,34 @@ describe("Pdu decode errors", () => {
     expect(failure(Pdu.decode(f))._tag).toBe("ProtocolError")
   })
 
+  it("a reserved task attribute is a ProtocolError", () => {
+    const f = new Uint8Array(48)
+    f[0] = 0x01
+    f[1] = 0x80 | 5
+    expect(failure(Pdu.decode(f))._tag).toBe("ProtocolError")
+  })
+
   it("the Schema reports failures as schema errors, not throws", () => {
     const r = Schema.decodeExit(Pdu.PduFromBytes)(new Uint8Array(3))
     expect(r._tag).toBe("Failure")
+  })
+})
+
+describe("Pdu validated schemas (test oracle)", () => {
+  it("accepts every generated PDU and every decoded one", () =>
+    fc.assert(
+      fc.property(A.pdu, (x) => {
+        expect(Schema.is(Pdu.Schemas[x._tag] as Schema.Top)(x)).toBe(true)
+        expect(Schema.is(Pdu.PduStruct)(Result.getOrThrow(Pdu.decode(Pdu.encode(x))))).toBe(true)
+      })
+    ))
+
+  it("rejects values the wire cannot carry", () => {
+    const ok = nopOut(new Uint8Array(0))
+    expect(Schema.is(Pdu.PduStruct)(ok)).toBe(true)
+    expect(Schema.is(Pdu.PduStruct)({ ...ok, itt: 2 ** 32 })).toBe(false)
+    expect(Schema.is(Pdu.PduStruct)({ ...ok, cmdSN: -1 })).toBe(false)
+    expect(Schema.is(Pdu.PduStruct)({ ...ok, lun: 1n << 64n })).toBe(false)
+    expect(Schema.is(Pdu.PduStruct)({ ...ok, _tag: "Nope" })).toBe(false)
   })
 })

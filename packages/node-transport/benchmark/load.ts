@@ -146,6 +146,7 @@ export const run = (job: Job) =>
       { concurrency: job.queueDepth, discard: true }
     )
     const cpu = process.cpuUsage(cpu0)
+    if (process.env.BENCH_MEM) process.stderr.write(`${JSON.stringify(process.memoryUsage())}\n`)
     if (sampler !== undefined) clearInterval(sampler)
     const seconds = (last - t0) / 1000
     const sorted = latencies.slice(0, ios).sort()

@@ -6,6 +6,12 @@
  * Effect socket writes do not fail after the peer closed (they can hang waiting for a reconnect),
  * so the channel keeps its own `dead` state: once a pull failed, writes fail at once with
  * `ConnectionLost`. The session engine above keeps its own dead state as well.
+ *
+ * Plain TCP does not go through NodeSocket: it uses `net.connect` with `onread`, so the kernel
+ * copies into a small ring of receive buffers instead of a new 64 KiB ArrayBuffer per read (which
+ * made V8 run major GCs over the whole heap under load). Until the session calls
+ * `reuseReadBuffers` (after login) each chunk is copied out; after it, chunks are views valid
+ * until the next pull. Measured by `npm run bench` (benchmark/RESULTS.md).
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
@@ -15,6 +21,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
+import * as Net from "node:net"
 import type * as Tls from "node:tls"
 
 export interface Options {
@@ -32,10 +39,181 @@ const describe = (e: Socket.SocketError): string => {
   return c?.code ?? c?.message ?? (r.code !== undefined ? `closed (${r.code})` : r._tag)
 }
 
+/** Frames up to this size are merged into one buffer per write batch. */
+const SMALL_WRITE = 2048
+
+/** Size of each receive buffer of the plain TCP path (one socket read fills at most one). */
+const RECV_BUFFER = 256 * 1024
+
+/** Plain TCP over `net.Socket` with `onread` (see the module comment). */
+const connectNet = (address: Address, options: Options): Effect.Effect<Channel, IscsiError.IscsiError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const openTimeout = options.connectTimeout ?? 10_000
+    // receive buffers: free → reading (handed to the socket) → delivered (until the next pull)
+    const free: Array<Uint8Array> = []
+    const delivered: Array<Uint8Array> = []
+    let reuse = false
+    let pending: Array<Uint8Array> = []
+    let dead: IscsiError.IscsiError | undefined
+    let waiter: ((effect: Effect.Effect<ReadonlyArray<Uint8Array>, IscsiError.IscsiError>) => void) | undefined
+    const wake = () => {
+      if (waiter === undefined) return
+      if (pending.length > 0) {
+        const batch = pending
+        pending = []
+        const w = waiter
+        waiter = undefined
+        w(Effect.succeed(batch))
+      } else if (dead !== undefined) {
+        const w = waiter
+        waiter = undefined
+        w(Effect.fail(dead))
+      }
+    }
+    const onread = {
+      buffer: () => free.pop() ?? new Uint8Array(RECV_BUFFER),
+      callback: (n: number, buf: Uint8Array) => {
+        if (reuse) {
+          delivered.push(buf)
+          pending.push(buf.subarray(0, n))
+        } else {
+          pending.push(buf.slice(0, n))
+          free.push(buf)
+        }
+        wake()
+        return true
+      }
+    }
+    const socket = yield* Effect.acquireRelease(
+      Effect.callback<Net.Socket, IscsiError.IscsiError>((resume) => {
+        const s = Net.connect({ host: address.host, port: address.port, noDelay: true, onread })
+        const timer = setTimeout(() => {
+          s.destroy()
+          fail(new Error("timeout"))
+        }, openTimeout)
+        const fail = (e: Error & { code?: string }) => {
+          clearTimeout(timer)
+          s.destroy()
+          resume(
+            Effect.fail(
+              IscsiError.make(
+                new IscsiError.ConnectFailed({
+                  host: address.host,
+                  port: address.port,
+                  message: `cannot connect to ${address.host}:${address.port}: ${e.code ?? e.message}`,
+                  cause: e
+                })
+              )
+            )
+          )
+        }
+        s.once("error", fail)
+        s.once("connect", () => {
+          clearTimeout(timer)
+          s.off("error", fail)
+          resume(Effect.succeed(s))
+        })
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          s.destroy()
+        })
+      }),
+      (s) => Effect.sync(() => s.destroy())
+    )
+    const die = (message: string, cause?: unknown) => {
+      dead ??= lost(message, cause)
+      wake()
+    }
+    socket.on("error", (e: Error & { code?: string }) => die(`connection closed: ${e.code ?? e.message}`, e))
+    socket.on("end", () => die("connection closed: closed (1000)"))
+    socket.on("close", () => die("connection closed"))
+    const pull: Channel["pull"] = Effect.callback((resume) => {
+      // the previous batch is consumed: its buffers can take reads again
+      for (let i = 0; i < delivered.length; i++) free.push(delivered[i]!)
+      delivered.length = 0
+      if (pending.length > 0) {
+        const batch = pending
+        pending = []
+        return resume(Effect.succeed(batch))
+      }
+      if (dead !== undefined) return resume(Effect.fail(dead))
+      waiter = resume
+      return Effect.sync(() => {
+        if (waiter === resume) waiter = undefined
+      })
+    })
+    const writeAll: Channel["writeAll"] = (chunks) =>
+      Effect.suspend(() => {
+        if (dead) return Effect.fail(dead)
+        if (chunks.length === 0) return Effect.void
+        let ok = true
+        if (chunks.length === 1) ok = socket.write(chunks[0]!)
+        else {
+          // runs of small frames (headers) are copied into one buffer: one stream write for many
+          // PDUs instead of one each (npm run bench); large data segments are written as they are
+          socket.cork()
+          let i = 0
+          while (i < chunks.length) {
+            let j = i
+            let bytes = 0
+            while (j < chunks.length && chunks[j]!.length <= SMALL_WRITE) bytes += chunks[j++]!.length
+            if (j - i > 1 && process.env.EFFECT_ISCSI_NOMERGE === undefined) {
+              const merged = Buffer.allocUnsafe(bytes)
+              let o = 0
+              for (let k = i; k < j; k++) {
+                merged.set(chunks[k]!, o)
+                o += chunks[k]!.length
+              }
+              ok = socket.write(merged) && ok
+              i = j
+            } else {
+              ok = socket.write(chunks[i]!) && ok
+              i++
+            }
+          }
+          socket.uncork()
+        }
+        if (ok) return Effect.void
+        return Effect.callback<void, IscsiError.IscsiError>((resume) => {
+          const onDrain = () => {
+            socket.off("close", onClose)
+            resume(Effect.void)
+          }
+          const onClose = () => {
+            socket.off("drain", onDrain)
+            resume(Effect.fail(dead ?? lost("connection closed")))
+          }
+          socket.once("drain", onDrain)
+          socket.once("close", onClose)
+          return Effect.sync(() => {
+            socket.off("drain", onDrain)
+            socket.off("close", onClose)
+          })
+        })
+      })
+    const destroy = Effect.sync(() => {
+      dead ??= lost("connection closed locally")
+      socket.destroy()
+      wake()
+    })
+    const reuseReadBuffers = () => {
+      reuse = true
+    }
+    return { pull, writeAll, destroy, reuseReadBuffers }
+  })
+
 /** Dial one connection. The socket lives as long as the surrounding scope, or until `destroy`. */
 export const connect = (
   address: Address,
   options: Options = {}
+): Effect.Effect<Channel, IscsiError.IscsiError, Scope.Scope> =>
+  !options.tls && process.env.EFFECT_ISCSI_NODESOCKET === undefined
+    ? connectNet(address, options)
+    : connectNodeSocket(address, options)
+
+const connectNodeSocket = (
+  address: Address,
+  options: Options
 ): Effect.Effect<Channel, IscsiError.IscsiError, Scope.Scope> =>
   Effect.gen(function* () {
     const parent = yield* Effect.scope

@@ -203,6 +203,8 @@ describe("Session against the fake target", () => {
       const fiber = yield* Effect.forkChild(session.execute(read10(1, 42, 8)))
       expect(yield* eventually(() => t.sent("ScsiCommand").some((c) => c.cdb[5] === 42))).toBe(true)
       yield* Fiber.interrupt(fiber)
+      // the abort runs in the session's scope: the caller does not wait for the target
+      expect(yield* eventually(() => t.sent("TaskManagementRequest").some((m) => m.function === 1))).toBe(true)
       const cmd = t.sent("ScsiCommand").find((c) => c.cdb[5] === 42)!
       const tmf = t.sent("TaskManagementRequest").find((m) => m.function === 1)
       expect(tmf?.referencedTaskTag).toBe(cmd.itt)

@@ -185,17 +185,29 @@ const freeControlPort = (): number => {
 /** A running private tgtd. */
 export class TgtInstance {
   private stopped = false
+  private current: { pid: number; onExit: () => void }
   constructor(
-    readonly info: TgtInfo,
-    private readonly onExit: () => void
-  ) {}
+    private infoValue: TgtInfo,
+    onExit: () => void,
+    private readonly setup: {
+      readonly lunSize: number
+      readonly wanted: ReadonlySet<keyof TgtTargets>
+      readonly verbose: boolean
+    }
+  ) {
+    this.current = { pid: infoValue.pid, onExit }
+  }
+
+  get info(): TgtInfo {
+    return this.infoValue
+  }
 
   get controlPort(): number {
-    return this.info.controlPort
+    return this.infoValue.controlPort
   }
 
   tgtadm(args: ReadonlyArray<string>): string {
-    return tgtadm(this.info.controlPort, args)
+    return tgtadm(this.infoValue.controlPort, args)
   }
 
   /** `tgtadm --mode conn --op show` style session listing for a target. */
@@ -203,27 +215,106 @@ export class TgtInstance {
     return this.tgtadm(["--mode", "conn", "--op", "show", "--tid", String(tid)])
   }
 
+  /** Kill tgtd abruptly (SIGKILL: a crash, no logout, no FIN from the target's side beyond the kernel's). */
+  async kill(): Promise<void> {
+    process.off("exit", this.current.onExit)
+    await killGroup(this.current.pid, "SIGKILL")
+    for (const f of [`socket.${this.infoValue.controlPort}`, `socket.${this.infoValue.controlPort}.lock`]) {
+      Fs.rmSync(Path.join(RUN_DIR, f), { force: true })
+    }
+  }
+
+  /**
+   * Start tgtd again (after `kill`, or killing it now) on the same portal and control port with the
+   * same targets and the same backing files (their content is kept).
+   */
+  async restart(): Promise<void> {
+    if (isAlive(this.current.pid)) await this.kill()
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const spawned = await spawnTgtd(
+        this.infoValue.workDir,
+        this.infoValue.port,
+        this.infoValue.controlPort,
+        this.setup.verbose
+      )
+      if (spawned !== undefined) {
+        configure(this.infoValue.controlPort, this.infoValue.workDir, this.setup.lunSize, this.setup.wanted)
+        this.current = spawned
+        this.infoValue = { ...this.infoValue, pid: spawned.pid }
+        return
+      }
+      await sleep(100)
+    }
+    throw new Error("tgtd did not restart on its port")
+  }
+
   /** Stop tgtd (SIGTERM, then SIGKILL after 2 s) and remove the work dir. Idempotent. */
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    process.off("exit", this.onExit)
-    const pid = this.info.pid
-    try {
-      process.kill(-pid, "SIGTERM")
-    } catch {}
-    for (let i = 0; i < 40 && isAlive(pid); i++) await sleep(50)
-    if (isAlive(pid)) {
-      try {
-        process.kill(-pid, "SIGKILL")
-      } catch {}
-      for (let i = 0; i < 40 && isAlive(pid); i++) await sleep(50)
-    }
-    for (const f of [`socket.${this.info.controlPort}`, `socket.${this.info.controlPort}.lock`]) {
+    process.off("exit", this.current.onExit)
+    const pid = this.current.pid
+    await killGroup(pid, "SIGTERM")
+    if (isAlive(pid)) await killGroup(pid, "SIGKILL")
+    for (const f of [`socket.${this.infoValue.controlPort}`, `socket.${this.infoValue.controlPort}.lock`]) {
       Fs.rmSync(Path.join(RUN_DIR, f), { force: true })
     }
-    Fs.rmSync(this.info.workDir, { recursive: true, force: true })
+    Fs.rmSync(this.infoValue.workDir, { recursive: true, force: true })
   }
+}
+
+interface Spawned {
+  readonly pid: number
+  readonly onExit: () => void
+}
+
+/** Spawn `tgtd -f` on a given portal/control port and wait until both answer; undefined if it never does. */
+const spawnTgtd = async (
+  workDir: string,
+  port: number,
+  controlPort: number,
+  verbose: boolean
+): Promise<Spawned | undefined> => {
+  const stdinFile = Path.join(workDir, "stdin")
+  if (!Fs.existsSync(stdinFile)) Fs.writeFileSync(stdinFile, "")
+  const stdin = Fs.openSync(stdinFile, "r")
+  const log = Fs.openSync(Path.join(workDir, "tgtd.log"), "a")
+  const child = spawn("tgtd", ["-f", "-C", String(controlPort), "--iscsi", `portal=${HOST}:${port}`], {
+    detached: true, // own process group: stop() kills the group
+    stdio: [stdin, verbose ? "inherit" : log, verbose ? "inherit" : log]
+  })
+  Fs.closeSync(stdin)
+  Fs.closeSync(log)
+  child.unref()
+  const pid = child.pid
+  if (pid === undefined) throw new Error("could not spawn tgtd")
+  Fs.writeFileSync(Path.join(workDir, "owner.json"), JSON.stringify({ owner: process.pid, pid }))
+  const onExit = () => {
+    try {
+      process.kill(-pid, "SIGKILL")
+    } catch {}
+  }
+  process.on("exit", onExit)
+  // ready when the control channel answers and the portal accepts connections
+  for (let i = 0; i < 100 && isAlive(pid); i++) {
+    await sleep(50)
+    try {
+      tgtadm(controlPort, ["--mode", "sys", "--op", "show"])
+      if (await portOpen(port)) return { pid, onExit }
+    } catch {}
+  }
+  process.off("exit", onExit)
+  try {
+    process.kill(-pid, "SIGKILL")
+  } catch {}
+  return undefined
+}
+
+const killGroup = async (pid: number, signal: NodeJS.Signals): Promise<void> => {
+  try {
+    process.kill(-pid, signal)
+  } catch {}
+  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20)
 }
 
 /** Start a private tgtd with the standard targets. */
@@ -236,63 +327,26 @@ export const start = async (options: StartOptions = {}): Promise<TgtInstance> =>
   Fs.mkdirSync(ROOT, { recursive: true })
   const workDir = Fs.mkdtempSync(Path.join(ROOT, "run-"))
   Fs.writeFileSync(Path.join(workDir, "owner.json"), JSON.stringify({ owner: process.pid, pid: 0 }))
-  const stdinFile = Path.join(workDir, "stdin")
-  Fs.writeFileSync(stdinFile, "")
-
-  let lastError: unknown
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
     const controlPort = freeControlPort()
-    const stdin = Fs.openSync(stdinFile, "r")
-    const log = Fs.openSync(Path.join(workDir, "tgtd.log"), "a")
-    const child = spawn("tgtd", ["-f", "-C", String(controlPort), "--iscsi", `portal=${HOST}:${port}`], {
-      detached: true, // own process group: stop() kills the group
-      stdio: [stdin, options.verbose ? "inherit" : log, options.verbose ? "inherit" : log]
-    })
-    Fs.closeSync(stdin)
-    Fs.closeSync(log)
-    child.unref()
-    const pid = child.pid
-    if (pid === undefined) throw new Error("could not spawn tgtd")
-    Fs.writeFileSync(Path.join(workDir, "owner.json"), JSON.stringify({ owner: process.pid, pid }))
-    const onExit = () => {
-      try {
-        process.kill(-pid, "SIGKILL")
-      } catch {}
-    }
-    process.on("exit", onExit)
-    // ready when the control channel answers and the portal accepts connections
-    let ready = false
-    for (let i = 0; i < 100 && isAlive(pid); i++) {
-      await sleep(50)
-      try {
-        tgtadm(controlPort, ["--mode", "sys", "--op", "show"])
-        if (await portOpen(port)) {
-          ready = true
-          break
-        }
-      } catch {}
-    }
-    if (ready) {
-      const targets = configure(controlPort, workDir, lunSize, wanted)
-      return new TgtInstance(
-        { host: HOST, port, portal: `${HOST}:${port}`, controlPort, pid, workDir, targets },
-        onExit
-      )
-    }
-    lastError = new Error(`tgtd did not become ready (log: ${Fs.readFileSync(Path.join(workDir, "tgtd.log"), "utf8")})`)
-    // keep the work dir for the next attempt
-    process.off("exit", onExit)
-    try {
-      process.kill(-pid, "SIGKILL")
-    } catch {}
+    const spawned = await spawnTgtd(workDir, port, controlPort, options.verbose ?? false)
+    if (spawned === undefined) continue
+    const targets = configure(controlPort, workDir, lunSize, wanted)
+    return new TgtInstance(
+      { host: HOST, port, portal: `${HOST}:${port}`, controlPort, pid: spawned.pid, workDir, targets },
+      spawned.onExit,
+      { lunSize, wanted, verbose: options.verbose ?? false }
+    )
   }
+  const log = Fs.readFileSync(Path.join(workDir, "tgtd.log"), "utf8")
   Fs.rmSync(workDir, { recursive: true, force: true })
-  throw lastError
+  throw new Error(`tgtd did not become ready (log: ${log})`)
 }
 
+/** Create a sparse file of `size` bytes; an existing file keeps its content (a restart reuses it). */
 const makeFile = (path: string, size: number) => {
-  const fd = Fs.openSync(path, "w")
+  const fd = Fs.openSync(path, Fs.existsSync(path) ? "r+" : "w")
   Fs.ftruncateSync(fd, size)
   Fs.closeSync(fd)
 }

@@ -290,7 +290,8 @@ export class Conn {
       case "AsyncMessage": {
         s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
         this.advanceStatSN(pdu.statSN)
-        s.onEvent({ _tag: "AsyncMessage", cid: this.cid, message: pdu })
+        // data may be a view of a reused receive buffer: copy what outlives this call
+        s.onEvent({ _tag: "AsyncMessage", cid: this.cid, message: { ...pdu, data: pdu.data.slice() } })
         return
       }
       case "Reject": {
@@ -646,7 +647,8 @@ export class TextTask extends Task {
   }
   onPdu(pdu: P.TargetPdu): void {
     if (pdu._tag !== "TextResponse") return this.fail(protocol(`unexpected ${pdu._tag} in a text exchange`))
-    const r = this.exchange.push(pdu)
+    // the reassembler may keep the data: copy it out of the (reused) receive buffer
+    const r = this.exchange.push({ ...pdu, data: pdu.data.slice() })
     if (r._tag === "Failure") return this.fail(r.failure)
     if (r.success._tag === "Done") return this.finish({ _tag: "ok", value: r.success.pairs })
     // F=0: the next (empty) Text Request carries the returned TTT and the next CmdSN (RFC 7143 §11.10.4)

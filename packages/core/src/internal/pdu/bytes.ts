@@ -29,19 +29,38 @@ export const w32 = (b: Uint8Array, o: number, v: number): void => {
   b[o + 3] = v
 }
 
+// One-entry caches: a stream of commands or Data-In for one LUN carries the same LUN field again and
+// again, and BigInt arithmetic is the most expensive part of a header (packages/core/benchmark/codec.ts).
+let rHi = 0
+let rLo = 0
+let rVal = 0n
+let wVal = 0n
+let wHi = 0
+let wLo = 0
+
 /** Reads the 8-byte LUN (or any 64-bit field) as a bigint. */
 export const u64 = (b: Uint8Array, o: number): bigint => {
   const hi = u32(b, o)
   const lo = u32(b, o + 4)
   if (hi === 0 && lo === 0) return 0n
-  if (lo === 0) return BigInt(hi) << 32n
-  return (BigInt(hi) << 32n) | BigInt(lo)
+  if (hi !== rHi || lo !== rLo) {
+    rVal = lo === 0 ? BigInt(hi) << 32n : (BigInt(hi) << 32n) | BigInt(lo)
+    rHi = hi
+    rLo = lo
+  }
+  return rVal
 }
 
+/** Writes a 64-bit field; a zero value writes nothing (encode buffers are zero-filled). */
 export const w64 = (b: Uint8Array, o: number, v: bigint): void => {
-  if (v === 0n) return // buffers are zero-filled
-  w32(b, o, Number((v >> 32n) & 0xffffffffn))
-  w32(b, o + 4, Number(v & 0xffffffffn))
+  if (v === 0n) return
+  if (v !== wVal) {
+    wHi = Number((v >> 32n) & 0xffffffffn)
+    wLo = Number(v & 0xffffffffn)
+    wVal = v
+  }
+  w32(b, o, wHi)
+  w32(b, o + 4, wLo)
 }
 
 /** 48-bit ISID (bytes 8..13). */

@@ -131,6 +131,7 @@ export const writeHeader = (p: T.Pdu, b: Uint8Array, o: number, ahs: number, dsl
 
 /** The CDB and bidi length carried by a SCSI Command's BHS and AHS, or an error message. */
 const scsiCommand = (b: Uint8Array, o: number, ahs: number, data: Uint8Array): T.ScsiCommand | string => {
+  if ((b[o + 1]! & 0x07) > 4) return "reserved SCSI task attribute"
   let cdb: Uint8Array | undefined
   let bidi: number | undefined
   let p = o + BHS_LENGTH
