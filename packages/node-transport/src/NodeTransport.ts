@@ -39,9 +39,6 @@ const describe = (e: Socket.SocketError): string => {
   return c?.code ?? c?.message ?? (r.code !== undefined ? `closed (${r.code})` : r._tag)
 }
 
-/** Frames up to this size are merged into one buffer per write batch. */
-const SMALL_WRITE = 2048
-
 /** Size of each receive buffer of the plain TCP path (one socket read fills at most one). */
 const RECV_BUFFER = 256 * 1024
 
@@ -149,28 +146,8 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
         let ok = true
         if (chunks.length === 1) ok = socket.write(chunks[0]!)
         else {
-          // runs of small frames (headers) are copied into one buffer: one stream write for many
-          // PDUs instead of one each (npm run bench); large data segments are written as they are
           socket.cork()
-          let i = 0
-          while (i < chunks.length) {
-            let j = i
-            let bytes = 0
-            while (j < chunks.length && chunks[j]!.length <= SMALL_WRITE) bytes += chunks[j++]!.length
-            if (j - i > 1 && process.env.EFFECT_ISCSI_NOMERGE === undefined) {
-              const merged = Buffer.allocUnsafe(bytes)
-              let o = 0
-              for (let k = i; k < j; k++) {
-                merged.set(chunks[k]!, o)
-                o += chunks[k]!.length
-              }
-              ok = socket.write(merged) && ok
-              i = j
-            } else {
-              ok = socket.write(chunks[i]!) && ok
-              i++
-            }
-          }
+          for (let i = 0; i < chunks.length; i++) ok = socket.write(chunks[i]!) && ok
           socket.uncork()
         }
         if (ok) return Effect.void
