@@ -9,7 +9,7 @@
  * packages/node-transport/benchmark/load.ts; libiscsi is `iscsi-perf -m QD -b BLOCKS [-r] URL`
  * (its per-second "iops current" figures after the warm-up; its CPU time and peak RSS from /proc).
  *
- * Flags: `--quick` (~1.5 min: one short round each), `--soak` (only the 5-minute RSS run),
+ * Flags: `--quick` (~1 min: one short round each), `--soak` (only the 5-minute RSS run),
  * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
  * benchmark/RESULTS.md). Results go to benchmark/RESULTS.md (the part after the notes marker is kept).
  *
@@ -38,8 +38,8 @@ const value = (name: string): string | undefined => {
 const quick = flag("--quick")
 const soak = flag("--soak")
 const rounds = Number(value("--rounds") ?? (quick ? 1 : 3))
-const seconds = Number(value("--seconds") ?? (quick ? 2.5 : 5))
-const warmup = Number(value("--warmup") ?? (quick ? 1 : 2))
+const seconds = Number(value("--seconds") ?? (quick ? 1.5 : 5))
+const warmup = Number(value("--warmup") ?? (quick ? 0.5 : 2))
 const only = value("--only")?.split(",")
 const writeResults = !flag("--no-results")
 
@@ -65,6 +65,8 @@ interface Load {
   readonly random: boolean
   readonly write: boolean
   readonly digests: boolean
+  /** Extra node flags for our process (V8 tuning scenarios). */
+  readonly nodeFlags?: ReadonlyArray<string> | undefined
 }
 
 const nodeArgs = ["--conditions=source", "--import", "tsx"]
@@ -85,7 +87,7 @@ const runOurs = (tgt: Tgt.TgtInfo, load: Load, secs = seconds, rssSampleMs = 0):
       seconds: secs,
       rssSampleMs
     }
-    const child = spawn(process.execPath, [...nodeArgs, LOAD, JSON.stringify(job)], {
+    const child = spawn(process.execPath, [...(load.nodeFlags ?? []), ...nodeArgs, LOAD, JSON.stringify(job)], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -204,19 +206,104 @@ interface Scenario {
 const seq = { queueDepth: 32, blockBytes: 65536, random: false, write: false, digests: false }
 const rnd = { queueDepth: 32, blockBytes: 4096, random: true, write: false, digests: false }
 const scenarios: ReadonlyArray<Scenario> = [
-  { name: "seq-file", title: "64 KiB seq read QD32, file LUN, tgt defaults (8 KiB Data-In)", load: { ...seq, target: "disk", lun: 1 }, libiscsi: true, metric: "mib" },
-  { name: "seq-null", title: "64 KiB seq read QD32, null LUN, tgt defaults", load: { ...seq, target: "disk", lun: 3 }, libiscsi: true, metric: "mib" },
-  { name: "seq-file-tuned", title: "64 KiB seq read QD32, file LUN, tuned (256 KiB PDUs)", load: { ...seq, target: "tuned", lun: 1 }, libiscsi: true, metric: "mib" },
-  { name: "seq-null-tuned", title: "64 KiB seq read QD32, null LUN, tuned", load: { ...seq, target: "tuned", lun: 2 }, libiscsi: true, metric: "mib" },
-  { name: "rand-file", title: "4 KiB random read QD32, file LUN (IOPS)", load: { ...rnd, target: "disk", lun: 1 }, libiscsi: true, metric: "iops" },
-  { name: "rand-null", title: "4 KiB random read QD32, null LUN (IOPS)", load: { ...rnd, target: "disk", lun: 3 }, libiscsi: true, metric: "iops" },
-  { name: "qd1-file", title: "4 KiB random read QD1, file LUN (latency)", load: { ...rnd, queueDepth: 1, target: "disk", lun: 1 }, libiscsi: true, metric: "latency" },
-  { name: "write-file-tuned", title: "64 KiB seq WRITE QD32, file LUN, tuned (ours only)", load: { ...seq, write: true, target: "tuned", lun: 1 }, libiscsi: false, metric: "mib" },
-  { name: "write-null-tuned", title: "64 KiB seq WRITE QD32, null LUN, tuned (ours only)", load: { ...seq, write: true, target: "tuned", lun: 2 }, libiscsi: false, metric: "mib" },
-  { name: "write-file", title: "64 KiB seq WRITE QD32, file LUN, tgt defaults (R2T, ours only)", load: { ...seq, write: true, target: "disk", lun: 1 }, libiscsi: false, metric: "mib" },
-  { name: "digest-file-tuned", title: "64 KiB seq read QD32, file LUN, tuned, HeaderDigest+DataDigest CRC32C (ours)", load: { ...seq, digests: true, target: "tuned", lun: 1 }, libiscsi: false, metric: "mib" },
-  { name: "digest-null-tuned", title: "64 KiB seq read QD32, null LUN, tuned, digests CRC32C (ours)", load: { ...seq, digests: true, target: "tuned", lun: 2 }, libiscsi: false, metric: "mib" },
-  { name: "qd128-null-tuned", title: "64 KiB seq read QD128, null LUN, tuned (peak RSS, ours)", load: { ...seq, queueDepth: 128, target: "tuned", lun: 2 }, libiscsi: false, metric: "mib" }
+  {
+    name: "seq-file",
+    title: "64 KiB seq read QD32, file LUN, tgt defaults (8 KiB Data-In)",
+    load: { ...seq, target: "disk", lun: 1 },
+    libiscsi: true,
+    metric: "mib"
+  },
+  {
+    name: "seq-null",
+    title: "64 KiB seq read QD32, null LUN, tgt defaults",
+    load: { ...seq, target: "disk", lun: 3 },
+    libiscsi: true,
+    metric: "mib"
+  },
+  {
+    name: "seq-file-tuned",
+    title: "64 KiB seq read QD32, file LUN, tuned (256 KiB PDUs)",
+    load: { ...seq, target: "tuned", lun: 1 },
+    libiscsi: true,
+    metric: "mib"
+  },
+  {
+    name: "seq-null-tuned",
+    title: "64 KiB seq read QD32, null LUN, tuned",
+    load: { ...seq, target: "tuned", lun: 2 },
+    libiscsi: true,
+    metric: "mib"
+  },
+  {
+    name: "rand-file",
+    title: "4 KiB random read QD32, file LUN (IOPS)",
+    load: { ...rnd, target: "disk", lun: 1 },
+    libiscsi: true,
+    metric: "iops"
+  },
+  {
+    name: "rand-null",
+    title: "4 KiB random read QD32, null LUN (IOPS)",
+    load: { ...rnd, target: "disk", lun: 3 },
+    libiscsi: true,
+    metric: "iops"
+  },
+  {
+    name: "qd1-file",
+    title: "4 KiB random read QD1, file LUN (latency)",
+    load: { ...rnd, queueDepth: 1, target: "disk", lun: 1 },
+    libiscsi: true,
+    metric: "latency"
+  },
+  {
+    name: "write-file-tuned",
+    title: "64 KiB seq WRITE QD32, file LUN, tuned (ours only)",
+    load: { ...seq, write: true, target: "tuned", lun: 1 },
+    libiscsi: false,
+    metric: "mib"
+  },
+  {
+    name: "write-null-tuned",
+    title: "64 KiB seq WRITE QD32, null LUN, tuned (ours only)",
+    load: { ...seq, write: true, target: "tuned", lun: 2 },
+    libiscsi: false,
+    metric: "mib"
+  },
+  {
+    name: "write-file",
+    title: "64 KiB seq WRITE QD32, file LUN, tgt defaults (R2T, ours only)",
+    load: { ...seq, write: true, target: "disk", lun: 1 },
+    libiscsi: false,
+    metric: "mib"
+  },
+  {
+    name: "digest-file-tuned",
+    title: "64 KiB seq read QD32, file LUN, tuned, HeaderDigest+DataDigest CRC32C (ours)",
+    load: { ...seq, digests: true, target: "tuned", lun: 1 },
+    libiscsi: false,
+    metric: "mib"
+  },
+  {
+    name: "digest-null-tuned",
+    title: "64 KiB seq read QD32, null LUN, tuned, digests CRC32C (ours)",
+    load: { ...seq, digests: true, target: "tuned", lun: 2 },
+    libiscsi: false,
+    metric: "mib"
+  },
+  {
+    name: "qd128-null-tuned",
+    title: "64 KiB seq read QD128, null LUN, tuned (peak RSS, ours)",
+    load: { ...seq, queueDepth: 128, target: "tuned", lun: 2 },
+    libiscsi: false,
+    metric: "mib"
+  },
+  {
+    name: "qd128-semi4",
+    title: "the same with node --max-semi-space-size=4 (peak RSS, ours)",
+    load: { ...seq, queueDepth: 128, target: "tuned", lun: 2, nodeFlags: ["--max-semi-space-size=4"] },
+    libiscsi: false,
+    metric: "mib"
+  }
 ]
 
 interface Row {
@@ -231,9 +318,11 @@ const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.is
 const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`)
 
 const commandOf = (tgt: Tgt.TgtInfo, s: Scenario) => ({
-  ours: `node --conditions=source --import tsx packages/node-transport/benchmark/load.ts '{"iqn":"${tgt.targets[s.load.target].iqn}","lun":${s.load.lun},"queueDepth":${s.load.queueDepth},"blockBytes":${s.load.blockBytes},"random":${s.load.random},"write":${s.load.write},"digests":${s.load.digests},"warmupSeconds":${warmup},"seconds":${seconds},"host":"127.0.0.1","port":PORT}'`,
+  ours: `node ${(s.load.nodeFlags ?? []).map((f) => `${f} `).join("")}--conditions=source --import tsx packages/node-transport/benchmark/load.ts '{"iqn":"${tgt.targets[s.load.target].iqn}","lun":${s.load.lun},"queueDepth":${s.load.queueDepth},"blockBytes":${s.load.blockBytes},"random":${s.load.random},"write":${s.load.write},"digests":${s.load.digests},"warmupSeconds":${warmup},"seconds":${seconds},"host":"127.0.0.1","port":PORT}'`,
   libiscsi: s.libiscsi
-    ? `timeout -s INT ${warmup + seconds + 1} iscsi-perf ${libiscsiArgs({ ...tgt, host: "127.0.0.1", port: 0 }, s.load).join(" ").replace(":0/", ":PORT/")}`
+    ? `timeout -s INT ${warmup + seconds + 1} iscsi-perf ${libiscsiArgs({ ...tgt, host: "127.0.0.1", port: 0 }, s.load)
+        .join(" ")
+        .replace(":0/", ":PORT/")}`
     : undefined
 })
 
@@ -249,6 +338,8 @@ const runCodec = (): Promise<string> =>
     child.on("exit", () => resolve(out.trim()))
   })
 
+const DPKG_VERSION = "-f=$" + "{Version}"
+
 const machine = () => {
   const v = (cmd: string, args: ReadonlyArray<string>) => {
     try {
@@ -260,7 +351,7 @@ const machine = () => {
   return [
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${Os.cpus().length} × ${Os.cpus()[0]?.model ?? "?"}, ${Math.round(Os.totalmem() / 2 ** 30)} GiB RAM, Linux ${Os.release()} (target and initiator share the cores)`,
-    `- Node ${process.version}; tgt ${v("dpkg-query", ["-W", "-f=${Version}", "tgt"])}; libiscsi-bin ${v("dpkg-query", ["-W", "-f=${Version}", "libiscsi-bin"])}`,
+    `- Node ${process.version}; tgt ${v("dpkg-query", ["-W", DPKG_VERSION, "tgt"])}; libiscsi-bin ${v("dpkg-query", ["-W", DPKG_VERSION, "libiscsi-bin"])}`,
     `- Load average at start: ${Os.loadavg()
       .map((x) => x.toFixed(2))
       .join(" ")}`
@@ -289,7 +380,7 @@ const main = async () => {
       const text = [
         `## Soak (${soakSeconds} s, 64 KiB seq read QD32, tuned null LUN)`,
         "",
-        `- throughput ${f.mibPerSec} MiB/s, ${f.iops} IOPS; CPU ${(f.cpuSeconds / ((f.bytes / 2 ** 30) || 1)).toFixed(2)} s/GiB`,
+        `- throughput ${f.mibPerSec} MiB/s, ${f.iops} IOPS; CPU ${(f.cpuSeconds / (f.bytes / 2 ** 30 || 1)).toFixed(2)} s/GiB`,
         `- RSS samples (MB, every 5 s): ${s.join(" ")}`,
         `- peak RSS ${f.maxRssMb} MB; max in the first minute ${after1} MB; max in the last minute ${Math.max(...lastMinute)} MB; growth ${(Math.max(...lastMinute) - after1).toFixed(1)} MB`,
         ""
@@ -338,8 +429,16 @@ const main = async () => {
 const render = (tgt: Tgt.TgtInfo, header: string, rows: ReadonlyArray<Row>, codec: string): string => {
   const by = (name: string) => rows.find((r) => r.scenario.name === name)
   const lines: Array<string> = []
-  lines.push(`## ${quick ? "Quick run (--quick)" : "Full run"}`, "", header, `- Rounds ${rounds}, warm-up ${warmup} s, measured ${seconds} s per run; medians; MB/s = MiB/s`, "")
-  lines.push("| scenario | ours | libiscsi | ours/libiscsi | ours CPU s/GiB | libiscsi CPU s/GiB | ours peak RSS MB | libiscsi peak RSS MB |")
+  lines.push(
+    `## ${quick ? "Quick run (--quick)" : "Full run"}`,
+    "",
+    header,
+    `- Rounds ${rounds}, warm-up ${warmup} s, measured ${seconds} s per run; medians; MB/s = MiB/s`,
+    ""
+  )
+  lines.push(
+    "| scenario | ours | libiscsi | ours/libiscsi | ours CPU s/GiB | libiscsi CPU s/GiB | ours peak RSS MB | libiscsi peak RSS MB |"
+  )
   lines.push("|---|---|---|---|---|---|---|---|")
   for (const r of rows) {
     const o = r.ours
@@ -377,12 +476,22 @@ const render = (tgt: Tgt.TgtInfo, header: string, rows: ReadonlyArray<Row>, code
     return x && y ? `${(100 * (1 - x.ours.mibPerSec / y.ours.mibPerSec)).toFixed(0)}%` : "–"
   }
   lines.push("")
-  lines.push(`- Cost of HeaderDigest+DataDigest CRC32C (throughput lost): file LUN ${d("digest-file-tuned", "seq-file-tuned")}, null LUN ${d("digest-null-tuned", "seq-null-tuned")}`)
+  lines.push(
+    `- Cost of HeaderDigest+DataDigest CRC32C (throughput lost): file LUN ${d("digest-file-tuned", "seq-file-tuned")}, null LUN ${d("digest-null-tuned", "seq-null-tuned")}`
+  )
   const w = by("write-null-tuned")
   const rd = by("seq-null-tuned")
-  if (w && rd) lines.push(`- Writes vs reads on the tuned null LUN (the ceiling): write ${w.ours.mibPerSec} MB/s vs read ${rd.ours.mibPerSec} MB/s`)
+  if (w && rd)
+    lines.push(
+      `- Writes vs reads on the tuned null LUN (the ceiling): write ${w.ours.mibPerSec} MB/s vs read ${rd.ours.mibPerSec} MB/s`
+    )
   const q = by("qd128-null-tuned")
-  if (q) lines.push(`- Peak RSS at queue depth 128: ${q.ours.maxRssMb} MB (includes tsx's loader, ~90 MB of it)`)
+  const q4 = by("qd128-semi4")
+  if (q) {
+    lines.push(
+      `- Peak RSS at queue depth 128: ${q.ours.maxRssMb} MB with Node's defaults${q4 ? `, ${q4.ours.maxRssMb} MB with \`--max-semi-space-size=4\` (${q4.ours.mibPerSec} MB/s)` : ""}; the process includes tsx's TypeScript loader`
+    )
+  }
   lines.push("", "Commands (PORT = the private tgtd's portal port; `npm run bench` starts it and runs these):", "")
   for (const r of rows) {
     const c = commandOf(tgt, r.scenario)

@@ -52,8 +52,11 @@ export interface Options {
 export interface Framer {
   /** Feed the next chunk of the byte stream; returns the PDUs it completed (possibly none). */
   push(chunk: Uint8Array): Result.Result<ReadonlyArray<Pdu>, IscsiError.IscsiError>
-  /** Switch digests for the frames that start after this call. */
-  setDigests(header: boolean, data: boolean): void
+  /**
+   * Switch digests for the frames that start after this call; `dataCrc32c` (optional) replaces the
+   * CRC32C used for data digests (the session passes the platform's native one: npm run bench).
+   */
+  setDigests(header: boolean, data: boolean, dataCrc32c?: Crc32c.Fn): void
   /** Change the DataSegmentLength limit for the frames whose header completes after this call. */
   setMaxDataSegmentLength(n: number): void
   /**
@@ -74,7 +77,7 @@ class FramerImpl implements Framer {
   private dataDigest: boolean
   private max: number
   private readonly hcrc: Crc32c.Fn
-  private readonly dcrc: Crc32c.Fn
+  private dcrc: Crc32c.Fn
   private failed: Result.Result<ReadonlyArray<Pdu>, IscsiError.IscsiError> | undefined = undefined
 
   /** Header bytes of a frame whose header is not complete yet. */
@@ -105,9 +108,10 @@ class FramerImpl implements Framer {
     return this.frame !== undefined ? this.frameFill : this.stageFill
   }
 
-  setDigests(header: boolean, data: boolean): void {
+  setDigests(header: boolean, data: boolean, dataCrc32c?: Crc32c.Fn): void {
     this.headerDigest = header
     this.dataDigest = data
+    if (dataCrc32c !== undefined) this.dcrc = dataCrc32c
   }
 
   setMaxDataSegmentLength(n: number): void {

@@ -5,7 +5,8 @@
  *
  * Shape: `make(config)` is scoped. Each connection gets its own child scope with three fibers: a
  * reader (decodes each socket batch synchronously and routes PDUs by ITT, see internal/engine.ts),
- * a writer (batches every queued frame into one corked socket write) and a pinger (NOP-Out when the
+ * a writer (batches every queued frame into one corked socket write; unused when the transport
+ * offers `writeNow`, which the engine then calls directly) and a pinger (NOP-Out when the
  * connection has been silent; any received PDU counts as liveness). One session-level supervisor
  * fiber reacts to what the synchronous engine signals: a dead connection, a closed CmdSN window to
  * reopen with a ping, an ABORT TASK to send, an async message. Sequence state (ITT, CmdSN,
@@ -243,12 +244,20 @@ export const make = Effect.fn("Session.make")(function* (
     Effect.gen(function* () {
       const conn = new Engine.Conn(cid, state, engineParams, platform.crc32c, connected.result.statSN)
       const framer = connected.framer
-      framer.setDigests(params.headerDigest, params.dataDigest)
+      framer.setDigests(params.headerDigest, params.dataDigest, platform.crc32c)
       framer.setMaxDataSegmentLength(params.maxRecvDataSegmentLength)
       const outbox = yield* Queue.unbounded<Uint8Array>()
-      conn.write = (frames) => {
-        Queue.offerAllUnsafe(outbox, frames)
-      }
+      const writeNow = connected.channel.writeNow
+      conn.write =
+        writeNow !== undefined
+          ? // straight to the socket, batched per event-loop turn by the transport (npm run bench)
+            (frames) => {
+              for (let i = 0; i < frames.length; i++) state.stats.bytesOut += frames[i]!.length
+              writeNow(frames)
+            }
+          : (frames) => {
+              Queue.offerAllUnsafe(outbox, frames)
+            }
       const channel = connected.channel
       // the reader below consumes each batch before the next pull (the engine copies what it keeps),
       // so the transport may reuse its receive buffers (npm run bench: no allocation per read)
@@ -415,9 +424,10 @@ export const make = Effect.fn("Session.make")(function* (
       if (r._tag === "Failure") return Effect.fail(r.failure)
       lun = r.success
     }
-    const run = Effect.callback<ScsiResult, IscsiError.IscsiError>((resume) => {
+    return Effect.callback<ScsiResult, IscsiError.IscsiError>((resume) => {
       const task = new Engine.ScsiTask(lun, request, completionToEffect(resume))
       task.onAbortNeeded = (t) => Queue.offerUnsafe(signals, { _tag: "Abort", task: t })
+      if (commandTimeout > 0) task.deadline = Date.now() + commandTimeout
       state.stats.commands++
       state.submit(task)
       return Effect.suspend(() => {
@@ -433,13 +443,34 @@ export const make = Effect.fn("Session.make")(function* (
         return Effect.asVoid(Effect.forkIn(abortTask(task), sessionScope))
       })
     })
-    return commandTimeout > 0
-      ? Effect.timeoutOrElse(run, {
-          duration: Duration.millis(commandTimeout),
-          orElse: () => Effect.fail(err.timeout("SCSI command", commandTimeout))
-        })
-      : run
   }
+
+  /**
+   * Command deadlines: one sweeper per session instead of a timer and a race per command (npm run
+   * bench: −20 µs CPU and −20% latency per command at queue depth 1). Expiry is detected within
+   * commandTimeout/10 (10 ms … 1 s) after the deadline.
+   */
+  const sweepDeadlines = Effect.gen(function* () {
+    const every = Math.min(1000, Math.max(10, Math.floor(commandTimeout / 10)))
+    while (closedWith === undefined) {
+      yield* Effect.sleep(Duration.millis(every))
+      const now = Date.now()
+      const expired: Array<Engine.ScsiTask> = []
+      for (const task of state.tasks.values()) {
+        if (task instanceof Engine.ScsiTask && task.deadline > 0 && task.deadline <= now && !task.finished) {
+          expired.push(task)
+        }
+      }
+      for (const task of expired) {
+        task.expire(err.timeout("SCSI command", commandTimeout))
+        if (state.unqueue(task)) state.release(task)
+        else {
+          task.abandoned = true
+          yield* Effect.forkIn(abortTask(task), sessionScope)
+        }
+      }
+    }
+  })
 
   const taskManagement: Session["taskManagement"] = (fn, options = {}) =>
     Effect.suspend(() => {
@@ -611,6 +642,7 @@ export const make = Effect.fn("Session.make")(function* (
   })
 
   yield* Effect.forkIn(supervisor, sessionScope)
+  if (commandTimeout > 0) yield* Effect.forkIn(sweepDeadlines, sessionScope)
   yield* attach(first, firstScope, 0)
 
   // graceful shutdown: drain (bounded), log out, close

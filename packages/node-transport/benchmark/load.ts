@@ -74,8 +74,7 @@ export const run = (job: Job) =>
       offer: job.digests
         ? { ...Negotiation.defaultOffer, headerDigest: ["CRC32C"], dataDigest: ["CRC32C"] }
         : Negotiation.defaultOffer,
-      keepaliveIntervalMs: 0,
-      ...(process.env.BENCH_NO_TIMEOUT ? { commandTimeoutMs: 0 } : {})
+      keepaliveIntervalMs: 0
     })
     // consume the power-on UNIT ATTENTION, then READ CAPACITY(10) for the LUN size
     let blockSize = 512
@@ -102,7 +101,9 @@ export const run = (job: Job) =>
     let measuring = false
     let t0 = 0
     let cpu0 = process.cpuUsage()
-    let latencies = new Float64Array(1 << 16)
+    // a fixed reservoir of latencies (uniform sample once full): memory stays flat in the soak run
+    const RESERVOIR = 1 << 18
+    const latencies = new Float64Array(RESERVOIR)
     let ios = 0
     let last = 0
     const rss: Array<number> = []
@@ -130,12 +131,13 @@ export const run = (job: Job) =>
         if (r.status !== 0) return yield* Effect.die(new Error(`SCSI status ${r.status}`))
         const now = performance.now()
         if (measuring && start >= t0) {
-          if (ios === latencies.length) {
-            const bigger = new Float64Array(ios * 2)
-            bigger.set(latencies)
-            latencies = bigger
+          const us = (now - start) * 1000
+          if (ios < RESERVOIR) latencies[ios] = us
+          else {
+            const j = Math.floor(Math.random() * (ios + 1))
+            if (j < RESERVOIR) latencies[j] = us
           }
-          latencies[ios++] = (now - start) * 1000
+          ios++
           last = now
         }
       }
@@ -146,10 +148,9 @@ export const run = (job: Job) =>
       { concurrency: job.queueDepth, discard: true }
     )
     const cpu = process.cpuUsage(cpu0)
-    if (process.env.BENCH_MEM) process.stderr.write(`${JSON.stringify(process.memoryUsage())}\n`)
     if (sampler !== undefined) clearInterval(sampler)
     const seconds = (last - t0) / 1000
-    const sorted = latencies.slice(0, ios).sort()
+    const sorted = latencies.slice(0, Math.min(ios, RESERVOIR)).sort()
     let sum = 0
     for (let i = 0; i < sorted.length; i++) sum += sorted[i]!
     const p = session.info.params
@@ -158,7 +159,7 @@ export const run = (job: Job) =>
       mibPerSec: Math.round((ios * job.blockBytes) / seconds / 1048576),
       p50Us: Math.round(percentile(sorted, 50)),
       p99Us: Math.round(percentile(sorted, 99)),
-      meanUs: Math.round(sum / Math.max(1, ios)),
+      meanUs: Math.round(sum / Math.max(1, sorted.length)),
       ios,
       bytes: ios * job.blockBytes,
       seconds,
@@ -166,7 +167,12 @@ export const run = (job: Job) =>
       cpuSystemSeconds: cpu.system / 1e6,
       maxRssMb: Math.round(process.resourceUsage().maxRSS / 102.4) / 10,
       rssSamplesMb: rss,
-      params: { maxXmit: p.maxXmitDataSegmentLength, maxRecv: p.maxRecvDataSegmentLength, hd: p.headerDigest, dd: p.dataDigest }
+      params: {
+        maxXmit: p.maxXmitDataSegmentLength,
+        maxRecv: p.maxRecvDataSegmentLength,
+        hd: p.headerDigest,
+        dd: p.dataDigest
+      }
     }
     return figures
   }).pipe(Effect.scoped, Effect.provide(IscsiClient.nodeLayer()))

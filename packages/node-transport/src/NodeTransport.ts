@@ -29,6 +29,11 @@ export interface Options {
   readonly connectTimeout?: number | undefined
   /** Use TLS (iSCSI over TLS is not standardized by RFC 7143; for tunnels and TLS-terminating proxies). */
   readonly tls?: Tls.ConnectionOptions | boolean | undefined
+  /**
+   * Plain TCP implementation: `"net"` (default: reused receive buffers, synchronous corked writes) or
+   * `"effect"` (Effect's NodeSocket, as TLS always uses). See .patterns/transport.md.
+   */
+  readonly socket?: "net" | "effect" | undefined
 }
 
 const lost = (message: string, cause?: unknown) => IscsiError.make(new IscsiError.ConnectionLost({ message, cause }))
@@ -46,9 +51,20 @@ const RECV_BUFFER = 256 * 1024
 const connectNet = (address: Address, options: Options): Effect.Effect<Channel, IscsiError.IscsiError, Scope.Scope> =>
   Effect.gen(function* () {
     const openTimeout = options.connectTimeout ?? 10_000
-    // receive buffers: free → reading (handed to the socket) → delivered (until the next pull)
+    // receive buffers: free → reading (handed to the socket) → delivered (its view is pending) →
+    // inUse (its view went out in the last batch) → free again at the next pull
     const free: Array<Uint8Array> = []
-    const delivered: Array<Uint8Array> = []
+    let delivered: Array<Uint8Array> = []
+    let inUse: Array<Uint8Array> = []
+    /** Hand the pending views out as one batch; their buffers stay taken until the next pull. */
+    const takePending = (): ReadonlyArray<Uint8Array> => {
+      const batch = pending
+      pending = []
+      const held = inUse
+      inUse = delivered
+      delivered = held
+      return batch
+    }
     let reuse = false
     let pending: Array<Uint8Array> = []
     let dead: IscsiError.IscsiError | undefined
@@ -56,16 +72,18 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
     const wake = () => {
       if (waiter === undefined) return
       if (pending.length > 0) {
-        const batch = pending
-        pending = []
         const w = waiter
         waiter = undefined
-        w(Effect.succeed(batch))
+        w(Effect.succeed(takePending()))
       } else if (dead !== undefined) {
         const w = waiter
         waiter = undefined
         w(Effect.fail(dead))
       }
+    }
+    const die = (message: string, cause?: unknown) => {
+      dead ??= lost(message, cause)
+      wake()
     }
     const onread = {
       buffer: () => free.pop() ?? new Uint8Array(RECV_BUFFER),
@@ -108,6 +126,10 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
         s.once("connect", () => {
           clearTimeout(timer)
           s.off("error", fail)
+          // from here on a failure ends the channel (listeners in place before any event can fire)
+          s.on("error", (e: Error & { code?: string }) => die(`connection closed: ${e.code ?? e.message}`, e))
+          s.on("end", () => die("connection closed: closed (1000)"))
+          s.on("close", () => die("connection closed"))
           resume(Effect.succeed(s))
         })
         return Effect.sync(() => {
@@ -117,22 +139,11 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
       }),
       (s) => Effect.sync(() => s.destroy())
     )
-    const die = (message: string, cause?: unknown) => {
-      dead ??= lost(message, cause)
-      wake()
-    }
-    socket.on("error", (e: Error & { code?: string }) => die(`connection closed: ${e.code ?? e.message}`, e))
-    socket.on("end", () => die("connection closed: closed (1000)"))
-    socket.on("close", () => die("connection closed"))
     const pull: Channel["pull"] = Effect.callback((resume) => {
       // the previous batch is consumed: its buffers can take reads again
-      for (let i = 0; i < delivered.length; i++) free.push(delivered[i]!)
-      delivered.length = 0
-      if (pending.length > 0) {
-        const batch = pending
-        pending = []
-        return resume(Effect.succeed(batch))
-      }
+      for (let i = 0; i < inUse.length; i++) free.push(inUse[i]!)
+      inUse.length = 0
+      if (pending.length > 0) return resume(Effect.succeed(takePending()))
       if (dead !== undefined) return resume(Effect.fail(dead))
       waiter = resume
       return Effect.sync(() => {
@@ -176,7 +187,22 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
     const reuseReadBuffers = () => {
       reuse = true
     }
-    return { pull, writeAll, destroy, reuseReadBuffers }
+    // writeNow: cork on the first write of a turn, uncork once the current code is done
+    let corked = false
+    const uncork = () => {
+      corked = false
+      socket.uncork()
+    }
+    const writeNow = (chunks: ReadonlyArray<Uint8Array>) => {
+      if (dead !== undefined) return
+      if (!corked) {
+        corked = true
+        socket.cork()
+        process.nextTick(uncork)
+      }
+      for (let i = 0; i < chunks.length; i++) socket.write(chunks[i]!)
+    }
+    return { pull, writeAll, destroy, reuseReadBuffers, writeNow }
   })
 
 /** Dial one connection. The socket lives as long as the surrounding scope, or until `destroy`. */
@@ -184,9 +210,7 @@ export const connect = (
   address: Address,
   options: Options = {}
 ): Effect.Effect<Channel, IscsiError.IscsiError, Scope.Scope> =>
-  !options.tls && process.env.EFFECT_ISCSI_NODESOCKET === undefined
-    ? connectNet(address, options)
-    : connectNodeSocket(address, options)
+  options.tls || options.socket === "effect" ? connectNodeSocket(address, options) : connectNet(address, options)
 
 const connectNodeSocket = (
   address: Address,

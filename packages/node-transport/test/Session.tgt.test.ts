@@ -158,6 +158,18 @@ describe("Session against tgtd", () => {
     }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
   )
 
+  it.live(
+    "the same engine over Effect's NodeSocket transport: 2,000 mixed commands at queue depth 32, verified",
+    () =>
+      Effect.gen(function* () {
+        const session = yield* Session.make(sessionConfig("disk"))
+        const lun = tgt().targets.disk.luns[0]!
+        const checked = yield* mixedWorkload(session, 1, lun.path!, 7_000, 900, 2_000, 32, 64)
+        expect(checked).toBeGreaterThan(100)
+      }).pipe(Effect.scoped, Effect.provide(nodeLayer({ socket: "effect" }))),
+    120_000
+  )
+
   for (const qd of [1, 8, 32, 128]) {
     it.live(
       `10,000 pipelined mixed READ/WRITE at queue depth ${qd} on the default target, verified in the file`,
@@ -183,7 +195,7 @@ describe("Session against tgtd", () => {
     )
   }
 
-  for (const qd of [1, 32, 128]) {
+  for (const qd of [1, 8, 32, 128]) {
     it.live(
       `10,000 mixed commands at queue depth ${qd} on the tuned target (digests, big PDUs, R2Ts)`,
       () =>
@@ -203,7 +215,7 @@ describe("Session against tgtd", () => {
             session,
             1,
             lun.path!,
-            20_000 + [1, 32, 128].indexOf(qd) * 10_000,
+            20_000 + [1, 8, 32, 128].indexOf(qd) * 10_000,
             9_000,
             10_000,
             qd,

@@ -588,6 +588,19 @@ export class ScsiTask extends Task {
   fail(error: IscsiError.IscsiError): void {
     this.finish({ _tag: "err", error })
   }
+
+  /** When the caller's deadline passes (Date.now() ms; 0 = none): the shell's sweeper checks it. */
+  deadline = 0
+
+  /**
+   * The deadline passed: complete with `error` now, keeping the ITT; the shell then unqueues and
+   * releases the task, or marks it abandoned and sends ABORT TASK.
+   */
+  expire(error: IscsiError.IscsiError): void {
+    if (this.finished) return
+    this.finished = true
+    this.done({ _tag: "err", error })
+  }
 }
 
 /** A request answered by one PDU (TMF, logout, NOP ping), immediate by default. */
