@@ -11,7 +11,8 @@
  *
  * Flags: `--quick` (~1 min: one short round each), `--soak` (only the 5-minute RSS run),
  * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
- * benchmark/RESULTS.md). Results go to benchmark/RESULTS.md (the part after the notes marker is kept).
+ * benchmark/RESULTS.md), `--source` (run our process from TypeScript source through tsx instead of the
+ * compiled dist). Results go to benchmark/RESULTS.md (the part after the notes marker is kept).
  *
  * MB/s here are MiB/s (2^20 bytes per second), as iscsi-perf prints them.
  */
@@ -67,9 +68,21 @@ interface Load {
   readonly digests: boolean
   /** Extra node flags for our process (V8 tuning scenarios). */
   readonly nodeFlags?: ReadonlyArray<string> | undefined
+  /** Run the library from its TypeScript source through tsx (as before), not from packages/*\/dist. */
+  readonly source?: boolean | undefined
 }
 
-const nodeArgs = ["--conditions=source", "--import", "tsx"]
+/**
+ * How our process runs: by default as users run the library, compiled JavaScript (packages/*\/dist,
+ * built by `npm run build` at start) with no TypeScript loader in the process; load.ts itself is
+ * only type-stripped by Node (erasable syntax only). `--source` (or a scenario's `source`) runs
+ * everything from TypeScript source through tsx instead (~120 MB more RSS: the loader).
+ */
+const sourceArgs = ["--conditions=source", "--import", "tsx"]
+const fromSource = flag("--source")
+const nodeArgsOf = (load: Load): ReadonlyArray<string> =>
+  load.source === true || fromSource ? sourceArgs : ["--disable-warning=ExperimentalWarning"]
+const codecArgs = sourceArgs
 
 const runOurs = (tgt: Tgt.TgtInfo, load: Load, secs = seconds, rssSampleMs = 0): Promise<Figures> =>
   new Promise((resolve, reject) => {
@@ -87,7 +100,7 @@ const runOurs = (tgt: Tgt.TgtInfo, load: Load, secs = seconds, rssSampleMs = 0):
       seconds: secs,
       rssSampleMs
     }
-    const child = spawn(process.execPath, [...(load.nodeFlags ?? []), ...nodeArgs, LOAD, JSON.stringify(job)], {
+    const child = spawn(process.execPath, [...(load.nodeFlags ?? []), ...nodeArgsOf(load), LOAD, JSON.stringify(job)], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -303,6 +316,13 @@ const scenarios: ReadonlyArray<Scenario> = [
     load: { ...seq, queueDepth: 128, target: "tuned", lun: 2, nodeFlags: ["--max-semi-space-size=4"] },
     libiscsi: false,
     metric: "mib"
+  },
+  {
+    name: "qd128-tsx",
+    title: "the same from TypeScript source through tsx, Node defaults (peak RSS, ours)",
+    load: { ...seq, queueDepth: 128, target: "tuned", lun: 2, source: true },
+    libiscsi: false,
+    metric: "mib"
   }
 ]
 
@@ -318,7 +338,7 @@ const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.is
 const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`)
 
 const commandOf = (tgt: Tgt.TgtInfo, s: Scenario) => ({
-  ours: `node ${(s.load.nodeFlags ?? []).map((f) => `${f} `).join("")}--conditions=source --import tsx packages/node-transport/benchmark/load.ts '{"iqn":"${tgt.targets[s.load.target].iqn}","lun":${s.load.lun},"queueDepth":${s.load.queueDepth},"blockBytes":${s.load.blockBytes},"random":${s.load.random},"write":${s.load.write},"digests":${s.load.digests},"warmupSeconds":${warmup},"seconds":${seconds},"host":"127.0.0.1","port":PORT}'`,
+  ours: `node ${[...(s.load.nodeFlags ?? []), ...nodeArgsOf(s.load)].map((f) => `${f} `).join("")}packages/node-transport/benchmark/load.ts '{"iqn":"${tgt.targets[s.load.target].iqn}","lun":${s.load.lun},"queueDepth":${s.load.queueDepth},"blockBytes":${s.load.blockBytes},"random":${s.load.random},"write":${s.load.write},"digests":${s.load.digests},"warmupSeconds":${warmup},"seconds":${seconds},"host":"127.0.0.1","port":PORT}'`,
   libiscsi: s.libiscsi
     ? `timeout -s INT ${warmup + seconds + 1} iscsi-perf ${libiscsiArgs({ ...tgt, host: "127.0.0.1", port: 0 }, s.load)
         .join(" ")
@@ -329,7 +349,7 @@ const commandOf = (tgt: Tgt.TgtInfo, s: Scenario) => ({
 const runCodec = (): Promise<string> =>
   new Promise((resolve) => {
     if (!Fs.existsSync(CODEC)) return resolve("(packages/core/benchmark/codec.ts not found)")
-    const child = spawn(process.execPath, [...nodeArgs, CODEC, ...(quick ? ["--quick"] : [])], {
+    const child = spawn(process.execPath, [...codecArgs, CODEC, ...(quick ? ["--quick"] : [])], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "inherit"]
     })
@@ -360,6 +380,10 @@ const machine = () => {
 
 // ---- main -----------------------------------------------------------------------------------------
 const main = async () => {
+  if (!fromSource) {
+    console.log("npm run build (our process runs the compiled packages/*/dist)")
+    execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" })
+  }
   const instance = await Tgt.start({ targets: ["disk", "tuned"] })
   const stop = () => void instance.stop().then(() => process.exit(130))
   process.on("SIGINT", stop)
@@ -487,9 +511,10 @@ const render = (tgt: Tgt.TgtInfo, header: string, rows: ReadonlyArray<Row>, code
     )
   const q = by("qd128-null-tuned")
   const q4 = by("qd128-semi4")
+  const qt = by("qd128-tsx")
   if (q) {
     lines.push(
-      `- Peak RSS at queue depth 128: ${q.ours.maxRssMb} MB with Node's defaults${q4 ? `, ${q4.ours.maxRssMb} MB with \`--max-semi-space-size=4\` (${q4.ours.mibPerSec} MB/s)` : ""}; the process includes tsx's TypeScript loader`
+      `- Peak RSS at queue depth 128: ${q.ours.maxRssMb} MB with Node's defaults${q4 ? `, ${q4.ours.maxRssMb} MB with \`--max-semi-space-size=4\` (${q4.ours.mibPerSec} MB/s)` : ""} (${fromSource ? "from TypeScript source through tsx" : "compiled JavaScript, no TypeScript loader"})${qt ? `; ${qt.ours.maxRssMb} MB from source through tsx (the loader's share)` : ""}`
     )
   }
   lines.push("", "Commands (PORT = the private tgtd's portal port; `npm run bench` starts it and runs these):", "")

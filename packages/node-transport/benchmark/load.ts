@@ -3,7 +3,9 @@
  * own, like `iscsi-perf`'s): log in, keep `queueDepth` READs (or WRITEs) in flight on one LUN for
  * `warmup + seconds`, and print one JSON line with the figures of the measured window.
  *
- * Spawned by `scripts/bench.ts` as `node --conditions=source --import tsx load.ts '<json Job>'`.
+ * Spawned by `scripts/bench.ts` as `node load.ts '<json Job>'`: Node strips this file's types (so
+ * erasable syntax only) and the library runs from its compiled packages/*\/dist, as users run it;
+ * `--source` there runs it as `node --conditions=source --import tsx load.ts` instead.
  * The load loop mirrors `iscsi-perf`: a shared sequential cursor that wraps at the end of the LUN
  * (or uniform random aligned offsets with `random`), one preallocated buffer per slot, the data
  * placed straight into it (`readInto`). Figures: IOPS, MiB/s (as iscsi-perf prints them), latency

@@ -187,18 +187,30 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
     const reuseReadBuffers = () => {
       reuse = true
     }
-    // writeNow: cork on the first write of a turn, uncork once the current code is done
+    // writeNow: a lone frame opening a turn goes out at once (queue depth 1: no cork, one syscall);
+    // anything more in the same turn is corked and flushed once the current code is done
+    let inTurn = false
     let corked = false
-    const uncork = () => {
-      corked = false
-      socket.uncork()
+    const endTurn = () => {
+      inTurn = false
+      if (corked) {
+        corked = false
+        socket.uncork()
+      }
     }
     const writeNow = (chunks: ReadonlyArray<Uint8Array>) => {
       if (dead !== undefined) return
+      if (!inTurn) {
+        inTurn = true
+        process.nextTick(endTurn)
+        if (chunks.length === 1) {
+          socket.write(chunks[0]!)
+          return
+        }
+      }
       if (!corked) {
         corked = true
         socket.cork()
-        process.nextTick(uncork)
       }
       for (let i = 0; i < chunks.length; i++) socket.write(chunks[i]!)
     }
