@@ -157,6 +157,8 @@ const runLibiscsi = (tgt: Tgt.TgtInfo, load: Load): Promise<Figures> =>
         cpuEnd = s.cpu
         hwm = s.hwmMb
         child.kill("SIGINT")
+        // iscsi-perf ignores SIGINT while it reconnects (e.g. the target died): never hang the bench
+        setTimeout(() => child.kill("SIGKILL"), 3000).unref()
       },
       (warmup + seconds) * 1000 + 1000
     )

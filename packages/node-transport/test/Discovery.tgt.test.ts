@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { Discovery, Pool } from "@effect-iscsi/core"
 import { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
@@ -102,6 +103,29 @@ describe("IscsiLive and IscsiClient.layer", () => {
         expect(out.status).toBe(0)
         expect(out.tsih).toBeGreaterThan(0)
       })
+  )
+
+  it.live("a ManagedRuntime shares one session between calls, and dispose logs out", () =>
+    Effect.gen(function* () {
+      const { disk } = tgt().targets
+      const rt = ManagedRuntime.make(
+        IscsiClient.layer({ url: `iscsi://${tgt().portal}/${disk.iqn}/1`, isid: 0x800000000d01 })
+      )
+      const tsihs: Array<number> = []
+      for (let i = 0; i < 3; i++) {
+        const tsih = yield* Effect.promise(() =>
+          rt.runPromise(
+            Effect.gen(function* () {
+              yield* tur
+              return (yield* (yield* Pool.Pool).session).info.tsih
+            })
+          )
+        )
+        tsihs.push(tsih)
+      }
+      expect(new Set(tsihs).size).toBe(1)
+      yield* Effect.promise(() => rt.dispose())
+    })
   )
 
   it.live("a malformed URL is a typed InvalidArgument that does not show the secret", () =>
