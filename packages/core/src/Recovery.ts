@@ -10,6 +10,7 @@
  * Emits `RecoveryEvent`s; `recovery: false` in the pool config switches it off (then a lost
  * session fails everything with `ConnectionLost`, and the pool stays closed).
  */
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -150,10 +151,10 @@ export const make = (
                 })
                 return next
               }
-              const e = r.cause.reasons.find((x) => x._tag === "Fail")
+              const found = Cause.findError(r.cause)
               const failure =
-                e && e._tag === "Fail"
-                  ? (e.error as IscsiError.IscsiError)
+                found._tag === "Success"
+                  ? found.success
                   : IscsiError.make(new IscsiError.ConnectionLost({ message: "session reinstatement failed" }))
               yield* PubSub.publish(events, { _tag: "RecoveryAttemptFailed", generation, attempt: n, error: failure })
               if (!failure.isRetryable && failure.reason._tag !== "ProtocolError") return yield* Effect.fail(failure)
@@ -210,9 +211,9 @@ export const make = (
             }
             return r.value
           }
-          const fail = r.cause.reasons.find((x) => x._tag === "Fail")
-          if (!fail || fail._tag !== "Fail") return yield* Effect.failCause(r.cause)
-          const error = fail.error
+          const found = Cause.findError(r.cause)
+          if (found._tag === "Failure") return yield* Effect.failCause(r.cause)
+          const error = found.success
           if (options === undefined || shuttingDown || !isLoss(error) || Date.now() - started > budget) {
             return yield* Effect.fail(error)
           }

@@ -345,6 +345,15 @@ export const make = Effect.fn("Session.make")(function* (
     })
 
   // ---- requests ---------------------------------------------------------------------------------
+  /** The caller gave up on a task without an abort: drop it from the window queue, or ignore its answer. */
+  const cancelTask = (task: Engine.Task) =>
+    Effect.sync(() => {
+      if (task.finished) return
+      task.finished = true
+      if (!state.unqueue(task)) task.abandoned = true
+      state.release(task)
+    })
+
   const simple = <A>(
     immediate: boolean,
     build: (task: Engine.SimpleTask<A>, conn: Engine.Conn) => P.InitiatorPdu,
@@ -354,12 +363,7 @@ export const make = Effect.fn("Session.make")(function* (
     Effect.callback<A, IscsiError.IscsiError>((resume) => {
       const task = new Engine.SimpleTask<A>(immediate, build, accept, completionToEffect(resume))
       state.submit(task, conn)
-      return Effect.sync(() => {
-        if (task.finished) return
-        task.finished = true
-        if (!state.unqueue(task)) task.abandoned = true
-        state.release(task)
-      })
+      return cancelTask(task)
     })
 
   const pingOn = (conn?: Engine.Conn) =>
@@ -498,12 +502,7 @@ export const make = Effect.fn("Session.make")(function* (
     Effect.callback<ReadonlyArray<TextKeys.Pair>, IscsiError.IscsiError>((resume) => {
       const task = new Engine.TextTask(TextKeys.encode(pairs), completionToEffect(resume))
       state.submit(task)
-      return Effect.sync(() => {
-        if (task.finished) return
-        task.finished = true
-        if (!state.unqueue(task)) task.abandoned = true
-        state.release(task)
-      })
+      return cancelTask(task)
     })
 
   const logoutOn = (conn: Engine.Conn, reason: number) =>

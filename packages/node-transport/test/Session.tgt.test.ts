@@ -10,6 +10,7 @@ import * as Redacted from "effect/Redacted"
 import { Negotiation, Pool, Session } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import { tgt } from "@effect-iscsi/testing/Provided"
+import { cdbRw10 } from "./support.ts"
 
 const { nodeLayer } = IscsiClient
 
@@ -23,22 +24,8 @@ const sessionConfig = (target: "disk" | "tuned", extra: Partial<Session.Config> 
   ...extra
 })
 
-const cdbRead10 = (lba: number, blocks: number) => {
-  const c = new Uint8Array(10)
-  c[0] = 0x28
-  c[2] = lba >>> 24
-  c[3] = lba >>> 16
-  c[4] = lba >>> 8
-  c[5] = lba
-  c[7] = blocks >> 8
-  c[8] = blocks
-  return c
-}
-const cdbWrite10 = (lba: number, blocks: number) => {
-  const c = cdbRead10(lba, blocks)
-  c[0] = 0x2a
-  return c
-}
+const cdbRead10 = (lba: number, blocks: number) => cdbRw10(0x28, lba, blocks)
+const cdbWrite10 = (lba: number, blocks: number) => cdbRw10(0x2a, lba, blocks)
 
 /** tgt reports a UNIT ATTENTION (power on / reset) on the first command of a new I_T nexus: consume it. */
 const clearUnitAttention = (session: Session.Session, lun: number) =>

@@ -42,8 +42,14 @@ export type Completion<A> = (
 
 const protocol = (message: string) => IscsiError.make(new IscsiError.ProtocolError({ message }))
 
-/** A unit of work that owns an ITT until it is released. */
-export abstract class Task {
+export type Outcome<A> = Parameters<Completion<A>>[0]
+
+/**
+ * A unit of work that owns an ITT until it is released; it delivers its outcome once, through `done`.
+ * `Task` alone (A = never) is "any task": every `Task<X>` is assignable to it.
+ */
+export abstract class Task<A = never> {
+  constructor(private readonly done: Completion<A>) {}
   itt = 0
   conn: Conn | undefined
   cmdSN = 0
@@ -56,8 +62,17 @@ export abstract class Task {
   abstract start(conn: Conn): void
   /** A target PDU carrying this task's ITT. */
   abstract onPdu(pdu: P.TargetPdu): void
+  /** Deliver the outcome (once): marks the task finished and frees its ITT unless `release` is false. */
+  protected finish(result: Outcome<A>, release = true): void {
+    if (this.finished) return
+    this.finished = true
+    if (release) this.conn?.session.release(this)
+    this.done(result)
+  }
   /** Fail the task (connection lost, reject, shutdown). */
-  abstract fail(error: IscsiError.IscsiError): void
+  fail(error: IscsiError.IscsiError): void {
+    this.finish({ _tag: "err", error })
+  }
 }
 
 /** Session-wide sequence state: one owner, never exposed. */
@@ -366,7 +381,7 @@ const EMPTY = new Uint8Array(0)
 const SCSI_STATUS_GOOD = 0
 
 /** A SCSI command: submission, immediate/unsolicited data, R2T → Data-Out, Data-In reassembly, status. */
-export class ScsiTask extends Task {
+export class ScsiTask extends Task<ScsiResult> {
   readonly immediate = false
   private readonly readBuf: Uint8Array
   private readonly expectedRead: number
@@ -378,9 +393,9 @@ export class ScsiTask extends Task {
   constructor(
     readonly lun: bigint,
     readonly request: ScsiRequest,
-    private readonly done: Completion<ScsiResult>
+    done: Completion<ScsiResult>
   ) {
-    super()
+    super(done)
     const wantsRead = request.direction === "read" || request.direction === "bidirectional"
     this.expectedRead = wantsRead ? (request.readLength ?? 0) : 0
     this.readBuf =
@@ -578,17 +593,6 @@ export class ScsiTask extends Task {
     this.onAbortNeeded(this)
   }
 
-  private finish(result: Parameters<Completion<ScsiResult>>[0], release = true): void {
-    if (this.finished) return
-    this.finished = true
-    if (release) this.conn?.session.release(this)
-    this.done(result)
-  }
-
-  fail(error: IscsiError.IscsiError): void {
-    this.finish({ _tag: "err", error })
-  }
-
   /** When the caller's deadline passes (Date.now() ms; 0 = none): the shell's sweeper checks it. */
   deadline = 0
 
@@ -597,21 +601,19 @@ export class ScsiTask extends Task {
    * releases the task, or marks it abandoned and sends ABORT TASK.
    */
   expire(error: IscsiError.IscsiError): void {
-    if (this.finished) return
-    this.finished = true
-    this.done({ _tag: "err", error })
+    this.finish({ _tag: "err", error }, false)
   }
 }
 
 /** A request answered by one PDU (TMF, logout, NOP ping), immediate by default. */
-export class SimpleTask<A> extends Task {
+export class SimpleTask<A> extends Task<A> {
   constructor(
     readonly immediate: boolean,
     private readonly build: (task: SimpleTask<A>, conn: Conn) => P.InitiatorPdu,
     private readonly accept: (pdu: P.TargetPdu) => A | IscsiError.IscsiError,
-    private readonly done: Completion<A>
+    done: Completion<A>
   ) {
-    super()
+    super(done)
   }
   start(conn: Conn): void {
     conn.send(this.build(this, conn))
@@ -620,26 +622,17 @@ export class SimpleTask<A> extends Task {
     const r = this.accept(pdu)
     this.finish(r instanceof IscsiError.IscsiError ? { _tag: "err", error: r } : { _tag: "ok", value: r })
   }
-  private finish(result: Parameters<Completion<A>>[0]): void {
-    if (this.finished) return
-    this.finished = true
-    this.conn?.session.release(this)
-    this.done(result)
-  }
-  fail(error: IscsiError.IscsiError): void {
-    this.finish({ _tag: "err", error })
-  }
 }
 
 /** A full-feature Text exchange (SendTargets …) with continuation (F=0 → empty request with the TTT). */
-export class TextTask extends Task {
+export class TextTask extends Task<ReadonlyArray<TextKeys.Pair>> {
   readonly immediate = false
   private readonly exchange = TextExchange.make()
   constructor(
     private readonly data: Uint8Array,
-    private readonly done: Completion<ReadonlyArray<TextKeys.Pair>>
+    done: Completion<ReadonlyArray<TextKeys.Pair>>
   ) {
-    super()
+    super(done)
   }
   start(conn: Conn): void {
     this.request(conn, RESERVED_TAG, this.data)
@@ -669,14 +662,5 @@ export class TextTask extends Task {
     this.cmdSN = s.cmdSN
     s.cmdSN = Serial.add(s.cmdSN, 1)
     this.request(this.conn!, r.success.ttt, EMPTY)
-  }
-  private finish(result: Parameters<Completion<ReadonlyArray<TextKeys.Pair>>>[0]): void {
-    if (this.finished) return
-    this.finished = true
-    this.conn?.session.release(this)
-    this.done(result)
-  }
-  fail(error: IscsiError.IscsiError): void {
-    this.finish({ _tag: "err", error })
   }
 }
