@@ -29,9 +29,15 @@ const invalid = (message: string) => IscsiError.make(new IscsiError.InvalidArgum
 export const encodeResult = (lun: number): Result.Result<bigint, IscsiError.IscsiError> => {
   if (!Number.isInteger(lun) || lun < 0 || lun > MAX_FLAT)
     return Result.fail(invalid(`LUN ${lun} out of range 0..16383`))
-  const hi = lun <= MAX_PERIPHERAL ? lun : 0x4000 | lun
-  return Result.succeed(BigInt(hi) << 48n)
+  // every command encodes its LUN: peripheral LUNs come from a table (no BigInt per command)
+  if (lun <= MAX_PERIPHERAL) return PERIPHERAL[lun]!
+  return Result.succeed(BigInt(0x4000 | lun) << 48n)
 }
+
+const PERIPHERAL: ReadonlyArray<Result.Result<bigint, IscsiError.IscsiError>> = Array.from(
+  { length: MAX_PERIPHERAL + 1 },
+  (_, lun) => Result.succeed(BigInt(lun) << 48n)
+)
 
 /**
  * The raw 8-byte LUN field for `lun`. An out-of-range LUN is a caller bug (a defect): it throws a

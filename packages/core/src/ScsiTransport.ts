@@ -54,6 +54,36 @@ export interface ScsiResult {
   readonly bidiResidualCount: number
 }
 
+/**
+ * A request as a class instance, copied from `fields`. Use it for requests built in a hot loop:
+ * V8 pretenures an object literal whose first instances outlive a young-generation GC (at queue
+ * depth 32+ the requests in flight do), and pretenured requests then drag their young CDBs and
+ * buffers into the old generation. A literal passed here dies at once instead. Measured by
+ * `npm run bench` (queue depth 128: peak RSS 290 → 186 MB, +8% MB/s; benchmark/RESULTS.md).
+ */
+export const request = (fields: ScsiRequest): ScsiRequest => new Request(fields)
+
+class Request implements ScsiRequest {
+  readonly lun: number | bigint
+  readonly cdb: Uint8Array
+  readonly direction: Direction
+  readonly dataOut: Uint8Array | undefined
+  readonly readLength: number | undefined
+  readonly readInto: Uint8Array | undefined
+  readonly attribute: TaskAttribute | undefined
+  readonly idempotent: boolean | undefined
+  constructor(fields: ScsiRequest) {
+    this.lun = fields.lun
+    this.cdb = fields.cdb
+    this.direction = fields.direction
+    this.dataOut = fields.dataOut
+    this.readLength = fields.readLength
+    this.readInto = fields.readInto
+    this.attribute = fields.attribute
+    this.idempotent = fields.idempotent
+  }
+}
+
 /** Executes SCSI tasks on one target (a session, or a pool of sessions). Provided by `IscsiLive`. */
 export class ScsiTransport extends Context.Service<
   ScsiTransport,

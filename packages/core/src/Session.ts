@@ -3,11 +3,12 @@
  * SCSI tasks inside the target's CmdSN window, task management, text exchanges, NOP keepalive,
  * asynchronous messages, logout (RFC 7143 §4.2.2, §6.3, §11).
  *
- * Shape: `make(config)` is scoped. Each connection gets its own child scope with three fibers: a
- * reader (decodes each socket batch synchronously and routes PDUs by ITT, see internal/engine.ts),
- * a writer (batches every queued frame into one corked socket write; unused when the transport
- * offers `writeNow`, which the engine then calls directly) and a pinger (NOP-Out when the
- * connection has been silent; any received PDU counts as liveness). One session-level supervisor
+ * Shape: `make(config)` is scoped. Each connection gets its own child scope. Received bytes are
+ * framed and routed by ITT synchronously (see internal/engine.ts): straight from the transport's
+ * read callback when it offers push mode (`Channel.receive`), else in a reader fiber that pulls
+ * batches. Frames go out through the transport's `writeNow` when it has one, else through a writer
+ * fiber that batches every queued frame into one corked write. A pinger fiber sends NOP-Out when
+ * the connection has been silent (any received PDU counts as liveness). One session-level supervisor
  * fiber reacts to what the synchronous engine signals: a dead connection, a closed CmdSN window to
  * reopen with a ping, an ABORT TASK to send, an async message. Sequence state (ITT, CmdSN,
  * ExpStatSN, window) lives only in the engine and never leaves this module.
@@ -259,24 +260,21 @@ export const make = Effect.fn("Session.make")(function* (
               Queue.offerAllUnsafe(outbox, frames)
             }
       const channel = connected.channel
-      // the reader below consumes each batch before the next pull (the engine copies what it keeps),
-      // so the transport may reuse its receive buffers (npm run bench: no allocation per read)
-      channel.reuseReadBuffers?.()
+      // the engine copies Data-In out at once: the framer may reuse its assembly buffers
       framer.setReuseDataInBuffers(true)
+      /** Frame one received chunk and run the engine on its PDUs (synchronous, plain code). */
+      const onChunk = (chunk: Uint8Array): void => {
+        if (conn.dead !== undefined) return
+        state.stats.bytesIn += chunk.length
+        const r = framer.push(chunk)
+        if (r._tag === "Failure") return conn.kill(r.failure)
+        if (r.success.length > 0) conn.receive(r.success)
+      }
+      // without push mode: a reader fiber pulls batches of chunks
       const reader = Effect.gen(function* () {
-        for (;;) {
+        while (conn.dead === undefined) {
           const chunks = yield* channel.pull
-          for (let i = 0; i < chunks.length; i++) {
-            const chunk = chunks[i]!
-            state.stats.bytesIn += chunk.length
-            const r = framer.push(chunk)
-            if (r._tag === "Failure") {
-              conn.kill(r.failure)
-              return
-            }
-            if (r.success.length > 0) conn.receive(r.success)
-            if (conn.dead !== undefined) return
-          }
+          for (let i = 0; i < chunks.length && conn.dead === undefined; i++) onChunk(chunks[i]!)
         }
       }).pipe(Effect.catch((e) => Effect.sync(() => conn.kill(e))))
       const writer = Effect.gen(function* () {
@@ -291,29 +289,35 @@ export const make = Effect.fn("Session.make")(function* (
       }).pipe(Effect.catch((e) => Effect.sync(() => conn.kill(e))))
       const pinger = Effect.gen(function* () {
         if (keepaliveInterval <= 0) return
+        // a counter of received batches, not a clock read per batch (npm run bench)
+        let seen = conn.received
         for (;;) {
           yield* Effect.sleep(Duration.millis(keepaliveInterval))
           if (conn.dead !== undefined) return
-          const silentFor = Date.now() - conn.lastRx
-          if (silentFor < keepaliveInterval) continue
-          // silent: ping; any PDU received before the deadline counts as liveness
-          const before = conn.lastRx
+          if (conn.received !== seen) {
+            seen = conn.received
+            continue
+          }
+          // silent for a whole interval: ping; any PDU received before the deadline counts as liveness
           yield* Effect.forkIn(Effect.ignore(pingOn(conn)), scope)
           yield* Effect.sleep(Duration.millis(keepaliveTimeout))
           if (conn.dead !== undefined) return
-          if (conn.lastRx === before) {
+          if (conn.received === seen) {
             conn.kill(err.timeout("keepalive", keepaliveTimeout))
             return
           }
+          seen = conn.received
         }
       })
-      yield* Effect.forkIn(reader, scope)
-      yield* Effect.forkIn(writer, scope)
+      if (channel.receive === undefined) yield* Effect.forkIn(reader, scope)
+      if (writeNow === undefined) yield* Effect.forkIn(writer, scope)
       yield* Effect.forkIn(pinger, scope)
       yield* Scope.addFinalizer(scope, channel.destroy)
       connScopes.set(conn, scope)
       state.conns.push(conn)
       PubSub.publishUnsafe(events, { _tag: "ConnectionUp", cid })
+      // push mode: the transport runs `onChunk` from its read callback (no fiber hop per read)
+      channel.receive?.({ onChunk, onClose: (e) => conn.kill(e) })
       return conn
     })
 

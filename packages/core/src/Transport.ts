@@ -28,19 +28,28 @@ export interface Channel {
   /** Destroy the socket now (the pending pull fails). */
   readonly destroy: Effect.Effect<void>
   /**
-   * Optional: from now on the chunks `pull` returns may be views of receive buffers the transport
-   * reuses, valid only until the next `pull`. The session calls it once login is complete: its
-   * reader consumes each batch synchronously and copies what it keeps (no allocation per socket
-   * read; measured by `npm run bench`, see benchmark/RESULTS.md).
-   */
-  readonly reuseReadBuffers?: (() => void) | undefined
-  /**
    * Optional: write the chunks now, from the calling code, without waiting for backpressure; the
    * writes of one event-loop turn go out as one corked batch. A failure surfaces as `pull`
    * failing. The session uses it instead of its writer fiber (one fiber hop less per PDU: npm run
    * bench, queue depth 1 latency).
    */
   readonly writeNow?: ((chunks: ReadonlyArray<Uint8Array>) => void) | undefined
+  /**
+   * Optional push mode: from this call on, the transport hands every received chunk to
+   * `receiver.onChunk` synchronously from its own read callback, in order (chunks not yet pulled
+   * first), and `pull` is no longer used. A chunk is a view valid only during the call. Frames
+   * passed to `writeNow` while `onChunk` runs go out as one batch when it returns. `onClose` is
+   * called once when the channel dies (peer closed, socket error, `destroy`, or `onChunk` threw).
+   * The session uses it instead of its reader fiber (no fiber resume per socket read: npm run
+   * bench, queue depth 1 latency).
+   */
+  readonly receive?: ((receiver: Receiver) => void) | undefined
+}
+
+/** The consumer of a push-mode channel (see `Channel.receive`). */
+export interface Receiver {
+  readonly onChunk: (chunk: Uint8Array) => void
+  readonly onClose: (error: IscsiError) => void
 }
 
 export interface Address {

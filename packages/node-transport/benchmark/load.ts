@@ -13,7 +13,7 @@
  *
  * Not here: targets (the caller starts tgtd), libiscsi, tables (scripts/bench.ts).
  */
-import { Negotiation, Pool, Session } from "@effect-iscsi/core"
+import { Negotiation, Pool, ScsiTransport, Session } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import * as Effect from "effect/Effect"
 
@@ -125,10 +125,13 @@ export const run = (job: Job) =>
           cpu0 = process.cpuUsage()
         }
         const lba = nextLba()
+        // ScsiTransport.request: a class instance, not a literal that V8 would pretenure (see there)
         const r = yield* session.execute(
-          job.write
-            ? { lun: job.lun, cdb: cdb(op, lba, per), direction: "write", dataOut: buf }
-            : { lun: job.lun, cdb: cdb(op, lba, per), direction: "read", readLength: job.blockBytes, readInto: buf }
+          ScsiTransport.request(
+            job.write
+              ? { lun: job.lun, cdb: cdb(op, lba, per), direction: "write", dataOut: buf }
+              : { lun: job.lun, cdb: cdb(op, lba, per), direction: "read", readLength: job.blockBytes, readInto: buf }
+          )
         )
         if (r.status !== 0) return yield* Effect.die(new Error(`SCSI status ${r.status}`))
         const now = performance.now()

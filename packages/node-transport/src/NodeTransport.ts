@@ -8,14 +8,15 @@
  * `ConnectionLost`. The session engine above keeps its own dead state as well.
  *
  * Plain TCP does not go through NodeSocket: it uses `net.connect` with `onread`, so the kernel
- * copies into a small ring of receive buffers instead of a new 64 KiB ArrayBuffer per read (which
- * made V8 run major GCs over the whole heap under load). Until the session calls
- * `reuseReadBuffers` (after login) each chunk is copied out; after it, chunks are views valid
- * until the next pull. Measured by `npm run bench` (benchmark/RESULTS.md).
+ * copies into one receive buffer instead of a new 64 KiB ArrayBuffer per read (which made V8 run
+ * major GCs over the whole heap under load). During login `pull` hands out copies; then the session
+ * switches the channel to push mode (`receive`): each read is framed and run through the engine
+ * synchronously from the read callback, as a view of that buffer, and the commands this completes
+ * are written as one batch when it returns. Measured by `npm run bench` (benchmark/RESULTS.md).
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
-import { type Address, type Channel, Transport } from "@effect-iscsi/core/Transport"
+import { type Address, type Channel, type Receiver, Transport } from "@effect-iscsi/core/Transport"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -30,7 +31,7 @@ export interface Options {
   /** Use TLS (iSCSI over TLS is not standardized by RFC 7143; for tunnels and TLS-terminating proxies). */
   readonly tls?: Tls.ConnectionOptions | boolean | undefined
   /**
-   * Plain TCP implementation: `"net"` (default: reused receive buffers, synchronous corked writes) or
+   * Plain TCP implementation: `"net"` (default: one reused receive buffer, push mode, synchronous batched writes) or
    * `"effect"` (Effect's NodeSocket, as TLS always uses). See .patterns/transport.md.
    */
   readonly socket?: "net" | "effect" | undefined
@@ -51,22 +52,15 @@ const RECV_BUFFER = 256 * 1024
 const connectNet = (address: Address, options: Options): Effect.Effect<Channel, IscsiError.IscsiError, Scope.Scope> =>
   Effect.gen(function* () {
     const openTimeout = options.connectTimeout ?? 10_000
-    // receive buffers: free → reading (handed to the socket) → delivered (its view is pending) →
-    // inUse (its view went out in the last batch) → free again at the next pull
-    const free: Array<Uint8Array> = []
-    let delivered: Array<Uint8Array> = []
-    let inUse: Array<Uint8Array> = []
-    /** Hand the pending views out as one batch; their buffers stay taken until the next pull. */
+    // one receive buffer that every socket read fills: push mode consumes each chunk before the
+    // next read, pull mode (login) copies it out
+    const recvBuffer = new Uint8Array(RECV_BUFFER)
+    let pending: Array<Uint8Array> = []
     const takePending = (): ReadonlyArray<Uint8Array> => {
       const batch = pending
       pending = []
-      const held = inUse
-      inUse = delivered
-      delivered = held
       return batch
     }
-    let reuse = false
-    let pending: Array<Uint8Array> = []
     let dead: IscsiError.IscsiError | undefined
     let waiter: ((effect: Effect.Effect<ReadonlyArray<Uint8Array>, IscsiError.IscsiError>) => void) | undefined
     const wake = () => {
@@ -81,20 +75,54 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
         w(Effect.fail(dead))
       }
     }
+    // push mode (`receive`): chunks go to the receiver from the read callback; the frames the
+    // receiver writes meanwhile are collected in `batch` and flushed when it returns
+    let receiver: Receiver | undefined
+    let closeSent = false
+    const sendClose = () => {
+      if (receiver === undefined || closeSent || dead === undefined) return
+      closeSent = true
+      receiver.onClose(dead)
+    }
+    let inRead = false
+    const batch: Array<Uint8Array> = []
     const die = (message: string, cause?: unknown) => {
       dead ??= lost(message, cause)
+      sendClose()
       wake()
     }
-    const onread = {
-      buffer: () => free.pop() ?? new Uint8Array(RECV_BUFFER),
-      callback: (n: number, buf: Uint8Array) => {
-        if (reuse) {
-          delivered.push(buf)
-          pending.push(buf.subarray(0, n))
-        } else {
-          pending.push(buf.slice(0, n))
-          free.push(buf)
+    const deliver = (chunk: Uint8Array) => {
+      inRead = true
+      try {
+        receiver!.onChunk(chunk)
+      } catch (e) {
+        die(`receiver failed: ${e instanceof Error ? e.message : String(e)}`, e)
+      } finally {
+        inRead = false
+      }
+      flushBatch()
+    }
+    const flushBatch = () => {
+      const n = batch.length
+      if (n === 0) return
+      if (dead === undefined) {
+        if (n === 1) socket.write(batch[0]!)
+        else {
+          socket.cork()
+          for (let i = 0; i < n; i++) socket.write(batch[i]!)
+          socket.uncork()
         }
+      }
+      batch.length = 0
+    }
+    const onread = {
+      buffer: recvBuffer,
+      callback: (n: number, buf: Uint8Array) => {
+        if (receiver !== undefined) {
+          if (dead === undefined) deliver(new Uint8Array(buf.buffer, buf.byteOffset, n))
+          return true
+        }
+        pending.push(buf.slice(0, n))
         wake()
         return true
       }
@@ -141,8 +169,6 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
     )
     const pull: Channel["pull"] = Effect.callback((resume) => {
       // the previous batch is consumed: its buffers can take reads again
-      for (let i = 0; i < inUse.length; i++) free.push(inUse[i]!)
-      inUse.length = 0
       if (pending.length > 0) return resume(Effect.succeed(takePending()))
       if (dead !== undefined) return resume(Effect.fail(dead))
       waiter = resume
@@ -182,11 +208,9 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
     const destroy = Effect.sync(() => {
       dead ??= lost("connection closed locally")
       socket.destroy()
+      sendClose()
       wake()
     })
-    const reuseReadBuffers = () => {
-      reuse = true
-    }
     // writeNow: a lone frame opening a turn goes out at once (queue depth 1: no cork, one syscall);
     // anything more in the same turn is corked and flushed once the current code is done
     let inTurn = false
@@ -200,6 +224,10 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
     }
     const writeNow = (chunks: ReadonlyArray<Uint8Array>) => {
       if (dead !== undefined) return
+      if (inRead) {
+        for (let i = 0; i < chunks.length; i++) batch.push(chunks[i]!)
+        return
+      }
       if (!inTurn) {
         inTurn = true
         process.nextTick(endTurn)
@@ -214,7 +242,16 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
       }
       for (let i = 0; i < chunks.length; i++) socket.write(chunks[i]!)
     }
-    return { pull, writeAll, destroy, reuseReadBuffers, writeNow }
+    const receive = (r: Receiver) => {
+      if (receiver !== undefined) throw new Error("Channel.receive called twice")
+      receiver = r
+      // what arrived before push mode (copies), in order
+      const early = pending
+      pending = []
+      for (let i = 0; i < early.length && dead === undefined; i++) deliver(early[i]!)
+      sendClose()
+    }
+    return { pull, writeAll, destroy, writeNow, receive }
   })
 
 /** Dial one connection. The socket lives as long as the surrounding scope, or until `destroy`. */

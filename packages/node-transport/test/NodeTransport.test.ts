@@ -1,9 +1,12 @@
 /**
  * NodeTransport's plain-TCP channel (net.Socket with `onread`, see issue 8 and npm run bench):
- * bytes arrive in order and intact both before and after `reuseReadBuffers` (when each batch is
- * consumed before the next pull), `writeNow` and `writeAll` keep their order, and the failures are
- * typed: a refused dial is `ConnectFailed`, a peer close is `ConnectionLost` for pull and writes.
+ * bytes arrive in order and intact through `pull` and then through push mode (`receive`, bytes
+ * that arrived before it first), frames written from `onChunk` go out after it returns, in order,
+ * `writeNow` and `writeAll` keep their order, and the failures are typed: a refused dial is
+ * `ConnectFailed`, a peer close is `ConnectionLost` for pull, writes and `onClose` (once), and a
+ * throwing `onChunk` ends the channel the same way.
  */
+import type { IscsiError } from "@effect-iscsi/core/IscsiError"
 import type { Channel } from "@effect-iscsi/core/Transport"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -51,25 +54,118 @@ const receiveAndCheck = (pull: Channel["pull"], expected: Uint8Array) =>
   })
 
 describe("NodeTransport (plain TCP)", () => {
-  it.effect("delivers a large stream intact, before and after reuseReadBuffers", () =>
+  it.effect("delivers a large stream intact through pull", () =>
+    Effect.gen(function* () {
+      const data = pattern(8_000_000)
+      const address = yield* server((socket) => socket.write(data))
+      const channel = yield* NodeTransport.connect(address)
+      const a = yield* receiveAndCheck(channel.pull, data)
+      expect({ at: a.at, mismatches: a.mismatches }).toEqual({ at: data.length, mismatches: 0 })
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("push mode: bytes that arrived before receive come first, then the rest, intact", () =>
     Effect.gen(function* () {
       const first = pattern(200_000)
-      const second = pattern(8_000_000)
+      const second = pattern(8_000_000).reverse()
       const address = yield* server((socket) => {
-        socket.once("data", () => {
-          // the client's go-ahead: it switched to reused buffers
-          socket.write(second)
-        })
+        // the client's go-ahead comes once it is in push mode
+        socket.once("data", () => socket.write(second))
         socket.write(first)
       })
       const channel = yield* NodeTransport.connect(address)
-      const a = yield* receiveAndCheck(channel.pull, first)
-      expect({ at: a.at, mismatches: a.mismatches }).toEqual({ at: first.length, mismatches: 0 })
-      channel.reuseReadBuffers?.()
+      // let the first part arrive unpulled
+      yield* Effect.sleep("100 millis")
+      const expected = new Uint8Array(first.length + second.length)
+      expected.set(first)
+      expected.set(second, first.length)
+      let at = 0
+      let mismatches = 0
+      let done: (() => void) | undefined
+      expect(channel.receive).toBeDefined()
+      channel.receive?.({
+        onChunk: (c) => {
+          for (let i = 0; i < c.length; i++) if (c[i] !== expected[at + i]) mismatches++
+          at += c.length
+          if (at >= expected.length) done?.()
+        },
+        onClose: () => {}
+      })
       yield* channel.writeAll([new Uint8Array([1])])
-      const b = yield* receiveAndCheck(channel.pull, second)
-      expect({ at: b.at, mismatches: b.mismatches }).toEqual({ at: second.length, mismatches: 0 })
+      yield* Effect.callback<void>((resume) => {
+        done = () => resume(Effect.void)
+        if (at >= expected.length) done()
+      })
+      expect({ at, mismatches }).toEqual({ at: expected.length, mismatches: 0 })
     }).pipe(Effect.scoped)
+  )
+
+  it.effect("push mode: frames written from onChunk go out, in order, after earlier writes", () =>
+    Effect.gen(function* () {
+      let received: Array<number> = []
+      let done: (() => void) | undefined
+      const address = yield* server((socket) => {
+        socket.on("data", (d) => {
+          received = [...received, ...d]
+          if (received.length === 1) socket.write(new Uint8Array([9]))
+          if (received.length >= 4) done?.()
+        })
+      })
+      const channel = yield* NodeTransport.connect(address)
+      channel.receive?.({
+        onChunk: () => {
+          channel.writeNow?.([new Uint8Array([2])])
+          channel.writeNow?.([new Uint8Array([3]), new Uint8Array([4])])
+        },
+        onClose: () => {}
+      })
+      channel.writeNow?.([new Uint8Array([1])])
+      yield* Effect.callback<void>((resume) => {
+        done = () => resume(Effect.void)
+        if (received.length >= 4) done()
+      })
+      expect(received).toEqual([1, 2, 3, 4])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("push mode: a peer close calls onClose once with ConnectionLost; a throwing onChunk too", () =>
+    Effect.gen(function* () {
+      const closes = (onChunk: (c: Uint8Array) => void, onConnection: (socket: Net.Socket) => void) =>
+        Effect.gen(function* () {
+          const address = yield* server(onConnection)
+          const channel = yield* NodeTransport.connect(address)
+          const errors: Array<IscsiError> = []
+          let bytes = 0
+          yield* Effect.callback<void>((resume) => {
+            channel.receive?.({
+              onChunk: (c) => {
+                bytes += c.length
+                onChunk(c)
+              },
+              onClose: (e) => {
+                errors.push(e)
+                resume(Effect.void)
+              }
+            })
+          })
+          // a second chance to call onClose: destroy after the close
+          yield* channel.destroy
+          const writeError = yield* Effect.flip(channel.writeAll([new Uint8Array(1)]))
+          return { bytes, tags: errors.map((e) => e.reason._tag), write: writeError.reason._tag }
+        }).pipe(Effect.scoped)
+      const peerClose = yield* closes(
+        () => {},
+        (socket) => socket.end(new Uint8Array([7, 7, 7]))
+      )
+      expect(peerClose).toEqual({ bytes: 3, tags: ["ConnectionLost"], write: "ConnectionLost" })
+      const thrown = yield* closes(
+        () => {
+          throw new Error("bug in the receiver")
+        },
+        (socket) => socket.write(new Uint8Array([1, 2]))
+      )
+      expect(thrown).toEqual({ bytes: 2, tags: ["ConnectionLost"], write: "ConnectionLost" })
+    })
   )
 
   it.effect("writeNow and writeAll keep their order", () =>

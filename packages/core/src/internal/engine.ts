@@ -227,7 +227,8 @@ export class Conn {
   active = 0
   dead: IscsiError.IscsiError | undefined
   loggingOut = false
-  lastRx = Date.now()
+  /** Batches of PDUs received so far (the keepalive watches it change). */
+  received = 0
   /** Enqueue frames for the writer (set by the shell: offers to the writer's Queue). */
   write: (frames: ReadonlyArray<Uint8Array>) => void = () => {}
   readonly digest: Pdu.DigestOptions
@@ -252,7 +253,7 @@ export class Conn {
 
   /** Handle a batch of decoded PDUs (reader fiber). */
   receive(pdus: ReadonlyArray<P.Pdu>): void {
-    this.lastRx = Date.now()
+    this.received++
     const s = this.session
     s.stats.pdusIn += pdus.length
     for (let i = 0; i < pdus.length; i++) {
@@ -379,6 +380,25 @@ export const rejectError = (reason: number): IscsiError.IscsiError => {
 
 const EMPTY = new Uint8Array(0)
 const SCSI_STATUS_GOOD = 0
+
+/**
+ * A SCSI task's outcome: a class, not a literal, so V8 never pretenures results that callers keep
+ * for a while (see `ScsiTransport.request`).
+ */
+class Result implements ScsiResult {
+  constructor(
+    readonly status: number,
+    readonly data: Uint8Array,
+    readonly sense: Uint8Array | undefined,
+    readonly response: number,
+    readonly underflow: boolean,
+    readonly overflow: boolean,
+    readonly residualCount: number,
+    readonly bidiUnderflow: boolean,
+    readonly bidiOverflow: boolean,
+    readonly bidiResidualCount: number
+  ) {}
+}
 
 /** A SCSI command: submission, immediate/unsolicited data, R2T → Data-Out, Data-In reassembly, status. */
 export class ScsiTask extends Task<ScsiResult> {
@@ -552,9 +572,9 @@ export class ScsiTask extends Task<ScsiResult> {
     if (this.expectedRead > 0 && underflow) length = Math.min(length, Math.max(0, this.expectedRead - residualCount))
     this.finish({
       _tag: "ok",
-      value: {
+      value: new Result(
         status,
-        data: length === this.readBuf.length ? this.readBuf : this.readBuf.subarray(0, length),
+        length === this.readBuf.length ? this.readBuf : this.readBuf.subarray(0, length),
         sense,
         response,
         underflow,
@@ -563,7 +583,7 @@ export class ScsiTask extends Task<ScsiResult> {
         bidiUnderflow,
         bidiOverflow,
         bidiResidualCount
-      }
+      )
     })
   }
 

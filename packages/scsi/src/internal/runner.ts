@@ -5,7 +5,12 @@
  * when the command is idempotent).
  */
 import type * as IscsiError from "@effect-iscsi/core/IscsiError"
-import { type Direction, type ScsiResult, ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
+import {
+  type Direction,
+  request as makeRequest,
+  type ScsiResult,
+  ScsiTransport
+} from "@effect-iscsi/core/ScsiTransport"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -136,27 +141,53 @@ export const shouldRetry = (error: CommandError, idempotent: boolean): boolean =
 export const runOnce = Effect.fnUntraced(function* (command: Command) {
   const cdb = yield* Effect.fromResult(command.cdb)
   const transport = yield* ScsiTransport
-  const result = yield* transport.execute({
-    lun: command.lun,
-    cdb,
-    direction: command.direction,
-    dataOut: command.dataOut,
-    readLength: command.readLength,
-    readInto: command.readInto,
-    idempotent: command.idempotent ?? true
-  })
+  const result = yield* transport.execute(
+    makeRequest({
+      lun: command.lun,
+      cdb,
+      direction: command.direction,
+      dataOut: command.dataOut,
+      readLength: command.readLength,
+      readInto: command.readInto,
+      idempotent: command.idempotent ?? true
+    })
+  )
   return yield* Effect.fromResult(interpret(command, result))
 })
 
 /** Run one command with the configured retry schedule. */
-export const run = (command: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> =>
-  Effect.gen(function* () {
+export const run = (fields: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> => {
+  // a class instance lives through the retries, not the caller's literal (see ScsiTransport.request)
+  const command = new CommandImpl(fields)
+  return Effect.gen(function* () {
     const schedule = yield* RetrySchedule
     const idempotent = command.idempotent ?? true
     return yield* runOnce(command).pipe(
       Effect.retry({ schedule, while: (e: CommandError) => shouldRetry(e, idempotent) })
     )
   })
+}
+
+class CommandImpl implements Command {
+  readonly lun: number
+  readonly cdb: Result.Result<Uint8Array, ScsiError.ScsiError>
+  readonly direction: Direction
+  readonly dataOut: Uint8Array | undefined
+  readonly readLength: number | undefined
+  readonly readInto: Uint8Array | undefined
+  readonly idempotent: boolean | undefined
+  readonly exactTransfer: boolean | undefined
+  constructor(fields: Command) {
+    this.lun = fields.lun
+    this.cdb = fields.cdb
+    this.direction = fields.direction
+    this.dataOut = fields.dataOut
+    this.readLength = fields.readLength
+    this.readInto = fields.readInto
+    this.idempotent = fields.idempotent
+    this.exactTransfer = fields.exactTransfer
+  }
+}
 
 /** Decode the data of a finished command. */
 export const decodeWith =
