@@ -9,6 +9,11 @@
  * packages/node-transport/benchmark/load.ts; libiscsi is `iscsi-perf -m QD -b BLOCKS [-r] URL`
  * (its per-second "iops current" figures after the warm-up; its CPU time and peak RSS from /proc).
  *
+ * Digests: tgtd computes CRC32C in software on its one main thread, so with digests on it is the
+ * bottleneck; the `crc` scenarios run against packages/node-transport/benchmark/crc-target.ts (its
+ * own process, native CRC32C, zero data with cached data digests) to show what digests cost us.
+ * Every row also reports how many cores the target process kept busy (the two share the machine).
+ *
  * Flags: `--quick` (~1 min: one short round each), `--soak` (only the 5-minute RSS run),
  * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
  * benchmark/RESULTS.md), `--source` (run our process from TypeScript source through tsx instead of the
@@ -26,6 +31,7 @@ import { fileURLToPath } from "node:url"
 const ROOT = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const LOAD = Path.join(ROOT, "packages/node-transport/benchmark/load.ts")
 const CODEC = Path.join(ROOT, "packages/core/benchmark/codec.ts")
+const CRC_TARGET = Path.join(ROOT, "packages/node-transport/benchmark/crc-target.ts")
 const RESULTS = Path.join(ROOT, "benchmark/RESULTS.md")
 const NOTES_MARKER = "<!-- notes: everything below this line is kept by scripts/bench.ts -->"
 
@@ -52,14 +58,21 @@ interface Figures {
   readonly p99Us?: number | undefined
   readonly meanUs: number
   readonly cpuSeconds: number
+  /** CPU seconds the target process used while this run was measured (busy cores = / seconds). */
+  readonly targetCpuSeconds?: number | undefined
   readonly seconds: number
   readonly bytes: number
   readonly maxRssMb: number
   readonly rssSamplesMb?: ReadonlyArray<number> | undefined
 }
 
+/**
+ * Where a scenario runs: tgtd's `disk` (tgt's defaults) or `tuned` target, or `crc`: the null target of
+ * packages/node-transport/benchmark/crc-target.ts in its own process, whose CRC32C is not the
+ * bottleneck (the cost of digests on our side).
+ */
 interface Load {
-  readonly target: "disk" | "tuned"
+  readonly target: "disk" | "tuned" | "crc"
   readonly lun: number
   readonly queueDepth: number
   readonly blockBytes: number
@@ -84,12 +97,22 @@ const nodeArgsOf = (load: Load): ReadonlyArray<string> =>
   load.source === true || fromSource ? sourceArgs : ["--disable-warning=ExperimentalWarning"]
 const codecArgs = sourceArgs
 
-const runOurs = (tgt: Tgt.TgtInfo, load: Load, secs = seconds, rssSampleMs = 0): Promise<Figures> =>
+/** The address, IQN and pid of each target kind. */
+interface Endpoint {
+  readonly host: string
+  readonly port: number
+  readonly iqn: string
+  readonly pid: number
+}
+type Endpoints = Readonly<Record<Load["target"], Endpoint>>
+
+const runOurs = (ep: Endpoints, load: Load, secs = seconds, rssSampleMs = 0): Promise<Figures> =>
   new Promise((resolve, reject) => {
+    const target = ep[load.target]
     const job = {
-      host: tgt.host,
-      port: tgt.port,
-      iqn: tgt.targets[load.target].iqn,
+      host: target.host,
+      port: target.port,
+      iqn: target.iqn,
       lun: load.lun,
       queueDepth: load.queueDepth,
       blockBytes: load.blockBytes,
@@ -108,9 +131,13 @@ const runOurs = (tgt: Tgt.TgtInfo, load: Load, secs = seconds, rssSampleMs = 0):
     let err = ""
     child.stdout.on("data", (d) => (out += d))
     child.stderr.on("data", (d) => (err += d))
+    // the target's CPU over the measured window (load.ts measures from warm-up end to its end)
+    let targetCpu0 = 0
+    setTimeout(() => (targetCpu0 = procStat(target.pid).cpu), warmup * 1000 + 700)
     child.on("exit", (code) => {
       if (code !== 0) return reject(new Error(`load.ts failed (${code}): ${err}`))
-      resolve(JSON.parse(out.trim().split("\n").pop()!) as Figures)
+      const f = JSON.parse(out.trim().split("\n").pop()!) as Figures
+      resolve({ ...f, targetCpuSeconds: procStat(target.pid).cpu - targetCpu0 })
     })
   })
 
@@ -127,33 +154,44 @@ const procStat = (pid: number): { cpu: number; hwmMb: number } => {
   }
 }
 
-const libiscsiArgs = (tgt: Tgt.TgtInfo, load: Load): Array<string> => {
+const libiscsiArgs = (ep: Endpoints, load: Load): Array<string> => {
   const blocks = load.blockBytes / 512
+  const target = ep[load.target]
   return [
     "-m",
     String(load.queueDepth),
     "-b",
     String(blocks),
     ...(load.random ? ["-r"] : []),
-    `iscsi://${tgt.host}:${tgt.port}/${tgt.targets[load.target].iqn}/${load.lun}`
+    `iscsi://${target.host}:${target.port}/${target.iqn}/${load.lun}`
   ]
 }
 
 /** iscsi-perf for warmup + seconds; figures from its per-second lines after the warm-up. */
-const runLibiscsi = (tgt: Tgt.TgtInfo, load: Load): Promise<Figures> =>
+const runLibiscsi = (ep: Endpoints, load: Load): Promise<Figures> =>
   new Promise((resolve, reject) => {
-    const child = spawn("iscsi-perf", libiscsiArgs(tgt, load), { stdio: ["ignore", "pipe", "pipe"] })
+    const targetPid = ep[load.target].pid
+    const child = spawn("iscsi-perf", libiscsiArgs(ep, load), { stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     child.stdout.on("data", (d) => (out += d))
     child.stderr.on("data", (d) => (out += d))
     const pid = child.pid!
     let cpuStart = 0
     let cpuEnd = 0
+    let targetCpuStart = 0
+    let targetCpuEnd = 0
     let hwm = 0
-    setTimeout(() => (cpuStart = procStat(pid).cpu), warmup * 1000 + 1000)
+    setTimeout(
+      () => {
+        cpuStart = procStat(pid).cpu
+        targetCpuStart = procStat(targetPid).cpu
+      },
+      warmup * 1000 + 1000
+    )
     setTimeout(
       () => {
         const s = procStat(pid)
+        targetCpuEnd = procStat(targetPid).cpu
         cpuEnd = s.cpu
         hwm = s.hwmMb
         child.kill("SIGINT")
@@ -179,6 +217,7 @@ const runLibiscsi = (tgt: Tgt.TgtInfo, load: Load): Promise<Figures> =>
         mibPerSec: Math.round((iops * load.blockBytes) / 1048576),
         meanUs: Math.round((1e6 * load.queueDepth) / iops),
         cpuSeconds: cpuEnd - cpuStart,
+        targetCpuSeconds: targetCpuEnd - targetCpuStart,
         seconds: (cpuEnd > 0 ? seconds : secs) as number,
         bytes: iops * load.blockBytes * seconds,
         maxRssMb: hwm
@@ -192,6 +231,10 @@ const median = (xs: ReadonlyArray<number>): number => {
   return n === 0 ? Number.NaN : n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2
 }
 
+/** The target process's busy cores over the measured window. */
+const busy = (f: Figures): string =>
+  f.targetCpuSeconds === undefined || Number.isNaN(f.targetCpuSeconds) ? "–" : (f.targetCpuSeconds / seconds).toFixed(2)
+
 /** CPU seconds per GiB moved (measured window). */
 const cpuPerGiB = (f: Figures): number => f.cpuSeconds / ((f.mibPerSec * seconds) / 1024)
 
@@ -202,6 +245,7 @@ const summarize = (fs: ReadonlyArray<Figures>): Figures => ({
   p99Us: fs[0]?.p99Us === undefined ? undefined : Math.round(median(fs.map((f) => f.p99Us!))),
   meanUs: Math.round(median(fs.map((f) => f.meanUs))),
   cpuSeconds: median(fs.map((f) => f.cpuSeconds)),
+  targetCpuSeconds: median(fs.map((f) => f.targetCpuSeconds ?? Number.NaN)),
   seconds: median(fs.map((f) => f.seconds)),
   bytes: median(fs.map((f) => f.bytes)),
   maxRssMb: Math.max(...fs.map((f) => f.maxRssMb))
@@ -306,16 +350,37 @@ const scenarios: ReadonlyArray<Scenario> = [
     metric: "mib"
   },
   {
-    name: "qd128-null-tuned",
-    title: "64 KiB seq read QD128, null LUN, tuned (peak RSS, ours)",
-    load: { ...seq, queueDepth: 128, target: "tuned", lun: 2 },
+    name: "crc-seq",
+    title: "64 KiB seq read QD32, CRC-capable null target (crc-target.ts), no digests (ours)",
+    load: { ...seq, target: "crc", lun: 0 },
     libiscsi: false,
     metric: "mib"
   },
   {
-    name: "qd128-semi4",
-    title: "the same with node --max-semi-space-size=4 (peak RSS, ours)",
-    load: { ...seq, queueDepth: 128, target: "tuned", lun: 2, nodeFlags: ["--max-semi-space-size=4"] },
+    name: "crc-seq-digests",
+    title: "the same with HeaderDigest+DataDigest CRC32C (ours)",
+    load: { ...seq, digests: true, target: "crc", lun: 0 },
+    libiscsi: false,
+    metric: "mib"
+  },
+  {
+    name: "crc-rand",
+    title: "4 KiB random read QD32, CRC-capable null target, no digests (ours)",
+    load: { ...rnd, target: "crc", lun: 0 },
+    libiscsi: false,
+    metric: "iops"
+  },
+  {
+    name: "crc-rand-digests",
+    title: "the same with HeaderDigest+DataDigest CRC32C (ours)",
+    load: { ...rnd, digests: true, target: "crc", lun: 0 },
+    libiscsi: false,
+    metric: "iops"
+  },
+  {
+    name: "qd128-null-tuned",
+    title: "64 KiB seq read QD128, null LUN, tuned (peak RSS, ours)",
+    load: { ...seq, queueDepth: 128, target: "tuned", lun: 2 },
     libiscsi: false,
     metric: "mib"
   },
@@ -339,14 +404,38 @@ interface Row {
 const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? "–" : n.toFixed(digits))
 const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`)
 
-const commandOf = (tgt: Tgt.TgtInfo, s: Scenario) => ({
-  ours: `node ${[...(s.load.nodeFlags ?? []), ...nodeArgsOf(s.load)].map((f) => `${f} `).join("")}packages/node-transport/benchmark/load.ts '{"iqn":"${tgt.targets[s.load.target].iqn}","lun":${s.load.lun},"queueDepth":${s.load.queueDepth},"blockBytes":${s.load.blockBytes},"random":${s.load.random},"write":${s.load.write},"digests":${s.load.digests},"warmupSeconds":${warmup},"seconds":${seconds},"host":"127.0.0.1","port":PORT}'`,
+const commandOf = (ep: Endpoints, s: Scenario) => ({
+  ours: `node ${[...(s.load.nodeFlags ?? []), ...nodeArgsOf(s.load)].map((f) => `${f} `).join("")}packages/node-transport/benchmark/load.ts '{"iqn":"${ep[s.load.target].iqn}","lun":${s.load.lun},"queueDepth":${s.load.queueDepth},"blockBytes":${s.load.blockBytes},"random":${s.load.random},"write":${s.load.write},"digests":${s.load.digests},"warmupSeconds":${warmup},"seconds":${seconds},"host":"127.0.0.1","port":${s.load.target === "crc" ? "CRC_PORT" : "PORT"}}'`,
   libiscsi: s.libiscsi
-    ? `timeout -s INT ${warmup + seconds + 1} iscsi-perf ${libiscsiArgs({ ...tgt, host: "127.0.0.1", port: 0 }, s.load)
+    ? `timeout -s INT ${warmup + seconds + 1} iscsi-perf ${libiscsiArgs(
+        { ...ep, [s.load.target]: { ...ep[s.load.target], host: "127.0.0.1", port: 0 } },
+        s.load
+      )
         .join(" ")
         .replace(":0/", ":PORT/")}`
     : undefined
 })
+
+/** Start crc-target.ts in its own process (through tsx: the testing harness is TypeScript source). */
+const startCrcTarget = (): Promise<{ readonly port: number; readonly pid: number; readonly stop: () => void }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...sourceArgs, CRC_TARGET], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    child.stdout.on("data", (d) => {
+      out += d
+      const line = out.split("\n")[0]
+      if (out.includes("\n"))
+        resolve({
+          port: (JSON.parse(line!) as { port: number }).port,
+          pid: child.pid!,
+          stop: () => child.kill("SIGTERM")
+        })
+    })
+    child.on("exit", (code) => reject(new Error(`crc-target.ts exited (${code})`)))
+  })
 
 const runCodec = (): Promise<string> =>
   new Promise((resolve) => {
@@ -387,18 +476,29 @@ const main = async () => {
     execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" })
   }
   const instance = await Tgt.start({ targets: ["disk", "tuned"] })
-  const stop = () => void instance.stop().then(() => process.exit(130))
+  const crc = await startCrcTarget()
+  const stop = () => {
+    crc.stop()
+    void instance.stop().then(() => process.exit(130))
+  }
   process.on("SIGINT", stop)
   const tgt = instance.info
+  const ep: Endpoints = {
+    disk: { host: tgt.host, port: tgt.port, iqn: tgt.targets.disk.iqn, pid: tgt.pid },
+    tuned: { host: tgt.host, port: tgt.port, iqn: tgt.targets.tuned.iqn, pid: tgt.pid },
+    crc: { host: "127.0.0.1", port: crc.port, iqn: "iqn.2026-11.io.effect-iscsi:crc", pid: crc.pid }
+  }
   const header = machine()
   console.log(header)
-  console.log(`tgtd pid ${tgt.pid} on ${tgt.portal}; rounds ${rounds}, warm-up ${warmup} s, measured ${seconds} s\n`)
+  console.log(
+    `tgtd pid ${tgt.pid} on ${tgt.portal}; crc-target pid ${crc.pid} on port ${crc.port}; rounds ${rounds}, warm-up ${warmup} s, measured ${seconds} s\n`
+  )
   try {
     if (soak) {
       const load: Load = { ...seq, target: "tuned", lun: 2 }
       const soakSeconds = Number(value("--soak-seconds") ?? 300)
       console.log(`soak: 64 KiB seq read QD32 on the tuned null LUN for ${soakSeconds} s, RSS every 5 s`)
-      const f = await runOurs(tgt, load, soakSeconds, 5000)
+      const f = await runOurs(ep, load, soakSeconds, 5000)
       const s = f.rssSamplesMb ?? []
       const firstMinute = s.slice(0, 12)
       const after1 = Math.max(...firstMinute)
@@ -423,8 +523,8 @@ const main = async () => {
       for (let r = 0; r < rounds; r++) {
         const order = r % 2 === 0 ? ["ours", "libiscsi"] : ["libiscsi", "ours"]
         for (const who of order) {
-          if (who === "ours") ours.push(await runOurs(tgt, s.load))
-          else if (s.libiscsi) theirs.push(await runLibiscsi(tgt, s.load))
+          if (who === "ours") ours.push(await runOurs(ep, s.load))
+          else if (s.libiscsi) theirs.push(await runLibiscsi(ep, s.load))
         }
       }
       const row: Row = {
@@ -446,13 +546,14 @@ const main = async () => {
     console.log("\ncodec micro-benchmark:")
     const codec = await runCodec()
     console.log(codec)
-    if (writeResults && only === undefined) writeSection(quick ? "quick" : "full", render(tgt, header, rows, codec))
+    if (writeResults && only === undefined) writeSection(quick ? "quick" : "full", render(ep, header, rows, codec))
   } finally {
+    crc.stop()
     await instance.stop()
   }
 }
 
-const render = (tgt: Tgt.TgtInfo, header: string, rows: ReadonlyArray<Row>, codec: string): string => {
+const render = (ep: Endpoints, header: string, rows: ReadonlyArray<Row>, codec: string): string => {
   const by = (name: string) => rows.find((r) => r.scenario.name === name)
   const lines: Array<string> = []
   lines.push(
@@ -463,9 +564,9 @@ const render = (tgt: Tgt.TgtInfo, header: string, rows: ReadonlyArray<Row>, code
     ""
   )
   lines.push(
-    "| scenario | ours | libiscsi | ours/libiscsi | ours CPU s/GiB | libiscsi CPU s/GiB | ours peak RSS MB | libiscsi peak RSS MB |"
+    "| scenario | ours | libiscsi | ours/libiscsi | ours CPU s/GiB | libiscsi CPU s/GiB | ours peak RSS MB | libiscsi peak RSS MB | target's busy cores (ours / libiscsi) |"
   )
-  lines.push("|---|---|---|---|---|---|---|---|")
+  lines.push("|---|---|---|---|---|---|---|---|---|")
   for (const r of rows) {
     const o = r.ours
     const t = r.theirs
@@ -493,17 +594,20 @@ const render = (tgt: Tgt.TgtInfo, header: string, rows: ReadonlyArray<Row>, code
             ? ratio(o.iops, t.iops)
             : ratio(o.mibPerSec, t.mibPerSec)
     lines.push(
-      `| ${r.scenario.title} | ${oursCell} | ${theirCell} | ${rat} | ${cpuPerGiB(o).toFixed(2)} | ${t ? cpuPerGiB(t).toFixed(2) : "–"} | ${o.maxRssMb} | ${t ? t.maxRssMb : "–"} |`
+      `| ${r.scenario.title} | ${oursCell} | ${theirCell} | ${rat} | ${cpuPerGiB(o).toFixed(2)} | ${t ? cpuPerGiB(t).toFixed(2) : "–"} | ${o.maxRssMb} | ${t ? t.maxRssMb : "–"} | ${busy(o)} / ${t ? busy(t) : "–"} |`
     )
   }
   const d = (a: string, b: string) => {
     const x = by(a)
     const y = by(b)
-    return x && y ? `${(100 * (1 - x.ours.mibPerSec / y.ours.mibPerSec)).toFixed(0)}%` : "–"
+    return x && y
+      ? `${(100 * (1 - x.ours.mibPerSec / y.ours.mibPerSec)).toFixed(0)}% (ours ${cpuPerGiB(y.ours).toFixed(2)} → ${cpuPerGiB(x.ours).toFixed(2)} CPU s/GiB; target ${busy(y.ours)} → ${busy(x.ours)} busy cores)`
+      : "–"
   }
   lines.push("")
   lines.push(
-    `- Cost of HeaderDigest+DataDigest CRC32C (throughput lost): file LUN ${d("digest-file-tuned", "seq-file-tuned")}, null LUN ${d("digest-null-tuned", "seq-null-tuned")}`
+    `- Cost of HeaderDigest+DataDigest CRC32C (throughput lost) against tgtd, whose CRC32C runs in software on its one main thread: file LUN ${d("digest-file-tuned", "seq-file-tuned")}, null LUN ${d("digest-null-tuned", "seq-null-tuned")}`,
+    `- The same against crc-target.ts (native CRC32C, zero data: its digests cost it little): 64 KiB seq ${d("crc-seq-digests", "crc-seq")}; 4 KiB random ${d("crc-rand-digests", "crc-rand")}`
   )
   const w = by("write-null-tuned")
   const rd = by("seq-null-tuned")
@@ -512,16 +616,19 @@ const render = (tgt: Tgt.TgtInfo, header: string, rows: ReadonlyArray<Row>, code
       `- Writes vs reads on the tuned null LUN (the ceiling): write ${w.ours.mibPerSec} MB/s vs read ${rd.ours.mibPerSec} MB/s`
     )
   const q = by("qd128-null-tuned")
-  const q4 = by("qd128-semi4")
   const qt = by("qd128-tsx")
   if (q) {
     lines.push(
-      `- Peak RSS at queue depth 128: ${q.ours.maxRssMb} MB with Node's defaults${q4 ? `, ${q4.ours.maxRssMb} MB with \`--max-semi-space-size=4\` (${q4.ours.mibPerSec} MB/s)` : ""} (${fromSource ? "from TypeScript source through tsx" : "compiled JavaScript, no TypeScript loader"})${qt ? `; ${qt.ours.maxRssMb} MB from source through tsx (the loader's share)` : ""}`
+      `- Peak RSS at queue depth 128: ${q.ours.maxRssMb} MB with Node's defaults (${fromSource ? "from TypeScript source through tsx" : "compiled JavaScript, no TypeScript loader"})${qt ? `; ${qt.ours.maxRssMb} MB from source through tsx (the loader's share)` : ""}`
     )
   }
-  lines.push("", "Commands (PORT = the private tgtd's portal port; `npm run bench` starts it and runs these):", "")
+  lines.push(
+    "",
+    "Commands (PORT = the private tgtd's portal port, CRC_PORT = crc-target.ts's port, started by `node --conditions=source --import tsx packages/node-transport/benchmark/crc-target.ts`; `npm run bench` starts both and runs these):",
+    ""
+  )
   for (const r of rows) {
-    const c = commandOf(tgt, r.scenario)
+    const c = commandOf(ep, r.scenario)
     lines.push(`- ${r.scenario.name}: \`${c.ours}\`${c.libiscsi ? `; \`${c.libiscsi}\`` : ""}`)
   }
   lines.push("", "### Codec micro-benchmark (packages/core/benchmark/codec.ts)", "", "```", codec, "```", "")
