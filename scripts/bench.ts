@@ -2,8 +2,9 @@
  * `npm run bench`: our initiator against libiscsi's `iscsi-perf`, side by side on the same private
  * tgtd, alternating in the same run (issue 8), plus the codec micro-benchmark (issue 3).
  *
- * It starts its own tgtd (targets `disk`: tgt's defaults, 8 KiB Data-In PDUs; `tuned`: 256 KiB PDUs,
- * InitialR2T=No, digests accepted; each with a file LUN and a null LUN), then for every scenario runs
+ * It starts its own tgtd (targets `disk`: tgt's defaults, it accepts PDUs of up to 8 KiB from us;
+ * `tuned`: 256 KiB PDUs, InitialR2T=No, digests accepted; each with a file LUN and a null LUN; both
+ * send a 64 KiB read as one Data-In PDU, since we accept 256 KiB), then for every scenario runs
  * `rounds` rounds of [ours, libiscsi] (order swapped every round), each in its own process for
  * `warmup + seconds`, and keeps the median of the measured windows. Ours is
  * packages/node-transport/benchmark/load.ts; libiscsi is `iscsi-perf -m QD -b BLOCKS [-r] URL`
@@ -267,7 +268,7 @@ const rnd = { queueDepth: 32, blockBytes: 4096, random: true, write: false, dige
 const scenarios: ReadonlyArray<Scenario> = [
   {
     name: "seq-file",
-    title: "64 KiB seq read QD32, file LUN, tgt defaults (8 KiB Data-In)",
+    title: "64 KiB seq read QD32, file LUN, tgt defaults",
     load: { ...seq, target: "disk", lun: 1 },
     libiscsi: true,
     metric: "mib"

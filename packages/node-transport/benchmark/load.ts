@@ -46,6 +46,8 @@ export interface Figures {
   readonly cpuSystemSeconds: number
   readonly maxRssMb: number
   readonly rssSamplesMb: ReadonlyArray<number>
+  /** PDUs received per command over the whole run (Data-In PDUs plus responses). */
+  readonly pdusInPerCommand: number
   readonly params: { readonly maxXmit: number; readonly maxRecv: number; readonly hd: boolean; readonly dd: boolean }
 }
 
@@ -159,6 +161,7 @@ export const run = (job: Job) =>
     let sum = 0
     for (let i = 0; i < sorted.length; i++) sum += sorted[i]!
     const p = session.info.params
+    const counters = (yield* session.stats).counters
     const figures: Figures = {
       iops: Math.round(ios / seconds),
       mibPerSec: Math.round((ios * job.blockBytes) / seconds / 1048576),
@@ -172,6 +175,7 @@ export const run = (job: Job) =>
       cpuSystemSeconds: cpu.system / 1e6,
       maxRssMb: Math.round(process.resourceUsage().maxRSS / 102.4) / 10,
       rssSamplesMb: rss,
+      pdusInPerCommand: Math.round((100 * counters.pdusIn) / Math.max(1, counters.commands)) / 100,
       params: {
         maxXmit: p.maxXmitDataSegmentLength,
         maxRecv: p.maxRecvDataSegmentLength,
