@@ -194,39 +194,69 @@ export const make = (
       })
     if (options !== undefined) yield* Effect.forkIn(watch(first), parent)
 
+    const lunNumbers = new Set<number>()
+    /**
+     * Run `request` on the current session. The common case costs one session command and no
+     * more (npm run bench: this wrapper is on the data path of every `Scsi` command); a failure, or
+     * the reset Unit Attention of a reinstated nexus, goes on in `executeSlow`.
+     */
     const execute = (request: ScsiRequest): Effect.Effect<ScsiResult, IscsiError.IscsiError> =>
+      Effect.suspend(() => {
+        if (failedForGood) return Effect.fail(failedForGood)
+        if (typeof request.lun === "number" && !lunNumbers.has(request.lun)) {
+          lunNumbers.add(request.lun)
+          usedLuns.add(String(request.lun))
+        }
+        return Effect.flatMap(Ref.get(current), (cur) => {
+          if (options === undefined) return cur.session.execute(request)
+          const started = Date.now()
+          return Effect.matchCauseEffect(cur.session.execute(request), {
+            onSuccess: (value) =>
+              cur.generation > 0 && isResetUnitAttention(value)
+                ? executeSlow(request, started, cur, Exit.succeed(value))
+                : Effect.succeed(value),
+            onFailure: (cause) => executeSlow(request, started, cur, Exit.failCause(cause))
+          })
+        })
+      })
+
+    /** After the first outcome `first` on `cur`: re-issue across recoveries within the budget. */
+    const executeSlow = (
+      request: ScsiRequest,
+      started: number,
+      cur0: Current,
+      first: Exit.Exit<ScsiResult, IscsiError.IscsiError>
+    ): Effect.Effect<ScsiResult, IscsiError.IscsiError> =>
       Effect.gen(function* () {
-        if (typeof request.lun === "number") usedLuns.add(String(request.lun))
-        const started = Date.now()
         let uaRetries = 0
+        let cur = cur0
+        let r = first
         for (;;) {
-          if (failedForGood) return yield* Effect.fail(failedForGood)
-          const cur = yield* Ref.get(current)
-          const r = yield* Effect.exit(cur.session.execute(request))
           if (Exit.isSuccess(r)) {
             // the reset Unit Attention of a reinstated nexus is ours to clear, not the caller's
-            if (cur.generation > 0 && uaRetries < 4 && isResetUnitAttention(r.value)) {
-              uaRetries++
-              continue
+            if (!(cur.generation > 0 && uaRetries < 4 && isResetUnitAttention(r.value))) return r.value
+            uaRetries++
+          } else {
+            const found = Cause.findError(r.cause)
+            if (found._tag === "Failure") return yield* Effect.failCause(r.cause)
+            const error = found.success
+            if (options === undefined || shuttingDown || !isLoss(error) || Date.now() - started > budget) {
+              return yield* Effect.fail(error)
             }
-            return r.value
-          }
-          const found = Cause.findError(r.cause)
-          if (found._tag === "Failure") return yield* Effect.failCause(r.cause)
-          const error = found.success
-          if (options === undefined || shuttingDown || !isLoss(error) || Date.now() - started > budget) {
-            return yield* Effect.fail(error)
-          }
-          if (request.idempotent === false) {
-            return yield* Effect.fail(
-              IscsiError.make(
-                new IscsiError.ConnectionLost({
-                  message: `connection lost during a command that is not safe to repeat; not re-issued (${error.reason.message})`
-                })
+            if (request.idempotent === false) {
+              return yield* Effect.fail(
+                IscsiError.make(
+                  new IscsiError.ConnectionLost({
+                    message: `connection lost during a command that is not safe to repeat; not re-issued (${error.reason.message})`
+                  })
+                )
               )
-            )
+            }
+            yield* recover(cur, error)
           }
-          yield* recover(cur, error)
+          if (failedForGood) return yield* Effect.fail(failedForGood)
+          cur = yield* Ref.get(current)
+          r = yield* Effect.exit(cur.session.execute(request))
         }
       })
 

@@ -155,18 +155,33 @@ export const runOnce = Effect.fnUntraced(function* (command: Command) {
   return yield* Effect.fromResult(interpret(command, result))
 })
 
-/** Run one command with the configured retry schedule. */
+/**
+ * Run one command with the configured retry schedule. The first attempt runs bare: the schedule is
+ * looked up and driven only after a retryable failure (npm run bench: no retry machinery per
+ * command on the data path).
+ */
 export const run = (fields: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> => {
   // a class instance lives through the retries, not the caller's literal (see ScsiTransport.request)
   const command = new CommandImpl(fields)
-  return Effect.gen(function* () {
-    const schedule = yield* RetrySchedule
-    const idempotent = command.idempotent ?? true
-    return yield* runOnce(command).pipe(
-      Effect.retry({ schedule, while: (e: CommandError) => shouldRetry(e, idempotent) })
-    )
-  })
+  const idempotent = command.idempotent ?? true
+  return Effect.catch(runOnce(command), (first: CommandError) =>
+    shouldRetry(first, idempotent) ? retrying(command, idempotent, first) : Effect.fail(first)
+  )
 }
+
+/** The retries after a first failure `first`, on the schedule in `RetrySchedule`. */
+const retrying = (command: Command, idempotent: boolean, first: CommandError) =>
+  Effect.gen(function* () {
+    const schedule = yield* RetrySchedule
+    // the schedule sees the first failure again (instantly), then drives the real attempts
+    let replay = true
+    const attempt = Effect.suspend(() => {
+      if (!replay) return runOnce(command)
+      replay = false
+      return Effect.fail(first)
+    })
+    return yield* attempt.pipe(Effect.retry({ schedule, while: (e: CommandError) => shouldRetry(e, idempotent) }))
+  })
 
 class CommandImpl implements Command {
   readonly lun: number
