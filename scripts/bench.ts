@@ -84,6 +84,12 @@ interface Load {
   readonly nodeFlags?: ReadonlyArray<string> | undefined
   /** Run the library from its TypeScript source through tsx (as before), not from packages/*\/dist. */
   readonly source?: boolean | undefined
+  /**
+   * `"api"`: ours is `iscsi bench` (the CLI, compiled): every command through the public API
+   * (`Scsi.read10` on `ScsiTransport` from the Pool layer, with recovery and retries), not
+   * load.ts's direct `Session.execute`. It has no warm-up: its figures cover warm-up + seconds.
+   */
+  readonly via?: "api" | undefined
 }
 
 /**
@@ -139,6 +145,71 @@ const runOurs = (ep: Endpoints, load: Load, secs = seconds, rssSampleMs = 0): Pr
       if (code !== 0) return reject(new Error(`load.ts failed (${code}): ${err}`))
       const f = JSON.parse(out.trim().split("\n").pop()!) as Figures
       resolve({ ...f, targetCpuSeconds: procStat(target.pid).cpu - targetCpu0 })
+    })
+  })
+
+const CLI = Path.join(ROOT, "packages/cli/bin/iscsi.js")
+const cliArgs = (ep: Endpoints, load: Load): Array<string> => {
+  const target = ep[load.target]
+  return [
+    CLI,
+    "bench",
+    "--qd",
+    String(load.queueDepth),
+    "--bs",
+    `${load.blockBytes / 1024}k`,
+    ...(load.random ? ["--random"] : []),
+    "--duration",
+    String(warmup + seconds),
+    "--json",
+    `iscsi://${target.host}:${target.port}/${target.iqn}/${load.lun}`
+  ]
+}
+
+/** `iscsi bench --json` (compiled); CPU and peak RSS sampled from /proc after the warm-up. */
+const runCli = (ep: Endpoints, load: Load): Promise<Figures> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, cliArgs(ep, load), {
+      cwd: ROOT,
+      env: { ...process.env, ISCSI_CLI_DIST: "1" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    const pid = child.pid!
+    const targetPid = ep[load.target].pid
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.stderr.on("data", (d) => (err += d))
+    let first: { t: number; cpu: number; target: number } | undefined
+    let last: { t: number; cpu: number; target: number; hwm: number } | undefined
+    const sampler = setInterval(() => {
+      const s = procStat(pid)
+      if (s.cpu === 0 && s.hwmMb === 0) return
+      const now = { t: performance.now(), cpu: s.cpu, target: procStat(targetPid).cpu }
+      if (first === undefined) {
+        if (now.t - started >= (warmup + 1) * 1000) first = now
+      } else last = { ...now, hwm: s.hwmMb }
+    }, 250)
+    const started = performance.now()
+    child.on("exit", (code) => {
+      clearInterval(sampler)
+      if (code !== 0) return reject(new Error(`iscsi bench failed (${code}): ${err}`))
+      const j = JSON.parse(out) as { iops: number; mbPerSec: number; p50Us: number; p99Us: number; bytes: number }
+      const secs = first && last ? (last.t - first.t) / 1000 : Number.NaN
+      const scale = seconds / secs
+      resolve({
+        iops: j.iops,
+        mibPerSec: Math.round((j.iops * load.blockBytes) / 1048576),
+        p50Us: Math.round(j.p50Us),
+        p99Us: Math.round(j.p99Us),
+        meanUs: Math.round((1e6 * load.queueDepth) / j.iops),
+        // CPU of the sampled window, scaled to `seconds` (the unit the table divides by)
+        cpuSeconds: first && last ? (last.cpu - first.cpu) * scale : Number.NaN,
+        targetCpuSeconds: first && last ? (last.target - first.target) * scale : Number.NaN,
+        seconds,
+        bytes: j.iops * load.blockBytes * seconds,
+        maxRssMb: last?.hwm ?? 0
+      })
     })
   })
 
@@ -309,6 +380,20 @@ const scenarios: ReadonlyArray<Scenario> = [
     metric: "iops"
   },
   {
+    name: "rand-null-api",
+    title: "4 KiB random read QD32, null LUN, through the public API (`iscsi bench`: Scsi.read10 via the Pool)",
+    load: { ...rnd, target: "disk", lun: 3, via: "api" },
+    libiscsi: true,
+    metric: "iops"
+  },
+  {
+    name: "rand-file-api",
+    title: "4 KiB random read QD32, file LUN, through the public API (`iscsi bench`)",
+    load: { ...rnd, target: "disk", lun: 1, via: "api" },
+    libiscsi: true,
+    metric: "iops"
+  },
+  {
     name: "qd1-file",
     title: "4 KiB random read QD1, file LUN (latency)",
     load: { ...rnd, queueDepth: 1, target: "disk", lun: 1 },
@@ -406,7 +491,12 @@ const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.is
 const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`)
 
 const commandOf = (ep: Endpoints, s: Scenario) => ({
-  ours: `node ${[...(s.load.nodeFlags ?? []), ...nodeArgsOf(s.load)].map((f) => `${f} `).join("")}packages/node-transport/benchmark/load.ts '{"iqn":"${ep[s.load.target].iqn}","lun":${s.load.lun},"queueDepth":${s.load.queueDepth},"blockBytes":${s.load.blockBytes},"random":${s.load.random},"write":${s.load.write},"digests":${s.load.digests},"warmupSeconds":${warmup},"seconds":${seconds},"host":"127.0.0.1","port":${s.load.target === "crc" ? "CRC_PORT" : "PORT"}}'`,
+  ours:
+    s.load.via === "api"
+      ? `ISCSI_CLI_DIST=1 node ${cliArgs(ep, s.load)
+          .map((a) => a.replace(`${ROOT}/`, "").replace(/:\d+\//, ":PORT/"))
+          .join(" ")}`
+      : `node ${[...(s.load.nodeFlags ?? []), ...nodeArgsOf(s.load)].map((f) => `${f} `).join("")}packages/node-transport/benchmark/load.ts '{"iqn":"${ep[s.load.target].iqn}","lun":${s.load.lun},"queueDepth":${s.load.queueDepth},"blockBytes":${s.load.blockBytes},"random":${s.load.random},"write":${s.load.write},"digests":${s.load.digests},"warmupSeconds":${warmup},"seconds":${seconds},"host":"127.0.0.1","port":${s.load.target === "crc" ? "CRC_PORT" : "PORT"}}'`,
   libiscsi: s.libiscsi
     ? `timeout -s INT ${warmup + seconds + 1} iscsi-perf ${libiscsiArgs(
         { ...ep, [s.load.target]: { ...ep[s.load.target], host: "127.0.0.1", port: 0 } },
@@ -524,7 +614,7 @@ const main = async () => {
       for (let r = 0; r < rounds; r++) {
         const order = r % 2 === 0 ? ["ours", "libiscsi"] : ["libiscsi", "ours"]
         for (const who of order) {
-          if (who === "ours") ours.push(await runOurs(ep, s.load))
+          if (who === "ours") ours.push(await (s.load.via === "api" ? runCli(ep, s.load) : runOurs(ep, s.load)))
           else if (s.libiscsi) theirs.push(await runLibiscsi(ep, s.load))
         }
       }
