@@ -3,8 +3,9 @@
  * window), per-connection state (ExpStatSN, framer, outbox), PDU routing by ITT and every task's
  * state machine (SCSI command with Data-In/R2T/Data-Out, task management, text, NOP ping, logout).
  *
- * Everything here runs synchronously inside the reader fiber of a connection (or inside the
- * submitting fiber for submission), with no Effect per PDU: this is the hot path (see
+ * Everything here runs synchronously (received bytes from the transport's read callback in push
+ * mode, or from a reader fiber; submissions from the submitting fiber), with no Effect per PDU:
+ * this is the hot path (see
  * packages/core/benchmark and RESULTS.md). The Effect shell lives in `../Session.ts`: it owns the
  * fibers, the scopes and the timers, and turns task completions into Effect results.
  *
@@ -326,7 +327,7 @@ export class Conn {
     this.write(frames)
   }
 
-  /** Handle a batch of decoded PDUs (reader fiber). */
+  /** Handle a batch of decoded PDUs (one socket read's worth). */
   receive(pdus: ReadonlyArray<P.Pdu>): void {
     this.received++
     const s = this.session
