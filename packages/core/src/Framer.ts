@@ -65,11 +65,48 @@ export interface Framer {
    * `push`. For a consumer that copies Data-In out at once (the session engine). Default off.
    */
   setReuseDataInBuffers(on: boolean): void
+  /**
+   * Data placement (the zero-copy receive path): for a Data-In frame that does not fit in the chunk
+   * its header arrived in, `placer.place` may name where its data segment goes (a view of exactly
+   * DataSegmentLength bytes, normally the reading task's buffer). The data is then written there as
+   * it arrives (from each chunk, or read there directly by the transport: `directBuffer`), never
+   * assembled, and the PDU's `data` is that view. Pass `undefined` to switch it off (default).
+   */
+  setPlacer(placer: Placer | undefined): void
+  /**
+   * While a placed data segment still lacks at least `min` bytes: the rest of that segment (a view of
+   * the placement) for the transport to read the next bytes into directly. Such a chunk is then
+   * pushed as the view of it the read filled, and `push` takes it as already in place.
+   */
+  directBuffer(min: number): Uint8Array | undefined
+  /**
+   * The owner gave up the current placement (its task was cancelled): the rest of that segment is
+   * still read (and digested) but no longer written anywhere. Returns whether a placement was active.
+   */
+  revokePlacement(): boolean
+  /**
+   * How many bytes the next read into the transport's own buffer should take at most (0: no
+   * limit). While large placed Data-In segments follow each other, just what is left of the
+   * current frame plus one header, so that the next segment can be read in place.
+   */
+  readLimit(): number
   /** Bytes held for a frame not yet complete. */
   readonly buffered: number
 }
 
+/** Where the data segment of a Data-In frame goes (see `Framer.setPlacer`). */
+export interface Placer {
+  /**
+   * For the Data-In BHS at `b[o]` (its header validated, the header digest checked) with a data
+   * segment of `dsl` bytes: a view of exactly `dsl` bytes to write it into, or `undefined` to let
+   * the framer assemble the frame as usual.
+   */
+  place(b: Uint8Array, o: number, dsl: number): Uint8Array | undefined
+}
+
 const NONE: ReadonlyArray<Pdu> = []
+/** Data segments of at least this size are worth a socket read of their own (see `readLimit`). */
+const LARGE_SEGMENT = 32 * 1024
 const STAGE_SIZE = Codec.BHS_LENGTH + Codec.MAX_AHS_LENGTH + 4
 
 class FramerImpl implements Framer {
@@ -105,6 +142,7 @@ class FramerImpl implements Framer {
   }
 
   get buffered(): number {
+    if (this.dest !== undefined) return this.destFill + this.tailFill
     return this.frame !== undefined ? this.frameFill : this.stageFill
   }
 
@@ -117,6 +155,112 @@ class FramerImpl implements Framer {
   setMaxDataSegmentLength(n: number): void {
     this.max = Math.min(n, Codec.MAX_DATA_SEGMENT_LENGTH)
   }
+
+  private placer: Placer | undefined = undefined
+  /** The placed data segment of the current frame (exactly `dsl` bytes), while one is placed. */
+  private dest: Uint8Array | undefined = undefined
+  private destFill = 0
+  /** The placement was revoked: the rest of the segment is dropped. */
+  private dropping = false
+  /** Running CRC32C of the placed segment (data digest on). */
+  private placeCrc = 0
+  /** The header part of the placed frame (decoded when the frame completes). */
+  private readonly placedHeader = new Uint8Array(STAGE_SIZE)
+  /** Padding and data digest after a placed segment. */
+  private readonly tail = new Uint8Array(8)
+  private tailFill = 0
+  private tailNeed = 0
+
+  setPlacer(placer: Placer | undefined): void {
+    this.placer = placer
+  }
+
+  directBuffer(min: number): Uint8Array | undefined {
+    const dest = this.dest
+    if (dest === undefined || this.dropping) return undefined
+    const rest = dest.length - this.destFill
+    return rest >= min ? dest.subarray(this.destFill) : undefined
+  }
+
+  /** The last frame that completed was a placed segment of at least LARGE_SEGMENT bytes. */
+  private largeRun = false
+
+  readLimit(): number {
+    if (!this.largeRun || this.failed !== undefined) return 0
+    const next = Codec.BHS_LENGTH + (this.headerDigest ? 4 : 0)
+    if (this.dest !== undefined) return this.dest.length - this.destFill + this.tailNeed - this.tailFill + next
+    if (this.frame !== undefined) return this.total - this.frameFill + next
+    if (this.stageFill > 0) return this.stageNeed - this.stageFill
+    return next
+  }
+
+  revokePlacement(): boolean {
+    if (this.dest === undefined || this.dropping) return false
+    this.dropping = true
+    return true
+  }
+
+  /**
+   * Try to place the data segment of the Data-In frame whose validated header part (`hdrTotal`
+   * bytes) starts at b[o]; on success the frame's header is kept and `true` returned.
+   */
+  private tryPlace(b: Uint8Array, o: number, hdrTotal: number): boolean {
+    const placer = this.placer
+    if (placer === undefined || this.dsl === 0 || (b[o]! & 0x3f) !== 0x25) return false
+    const dest = placer.place(b, o, this.dsl)
+    if (dest === undefined || dest.length !== this.dsl) return false
+    this.placedHeader.set(b.subarray(o, o + hdrTotal), 0)
+    this.dest = dest
+    this.destFill = 0
+    this.dropping = false
+    this.placeCrc = 0
+    this.tailFill = 0
+    this.tailNeed = padOf(this.dsl) + (this.dataDigest ? 4 : 0)
+    return true
+  }
+
+  /**
+   * Consume bytes of the placed frame from chunk[pos..]; returns the new position. When the frame
+   * is complete, `this.dest` is cleared and the decoded PDU is in `this.placedPdu` (or `this.error`).
+   */
+  private placeFrom(chunk: Uint8Array, pos: number): number {
+    const dest = this.dest!
+    const n = chunk.length
+    const want = dest.length - this.destFill
+    if (want > 0) {
+      const take = Math.min(want, n - pos)
+      const piece = pos === 0 && take === n ? chunk : chunk.subarray(pos, pos + take)
+      const inPlace = piece.buffer === dest.buffer && piece.byteOffset === dest.byteOffset + this.destFill
+      if (!inPlace && !this.dropping) dest.set(piece, this.destFill)
+      if (this.dataDigest) this.placeCrc = this.dcrc(piece, this.placeCrc)
+      this.destFill += take
+      pos += take
+    }
+    if (this.destFill === dest.length && this.tailFill < this.tailNeed) {
+      const take = Math.min(this.tailNeed - this.tailFill, n - pos)
+      for (let i = 0; i < take; i++) this.tail[this.tailFill + i] = chunk[pos + i]!
+      this.tailFill += take
+      pos += take
+    }
+    if (this.destFill === dest.length && this.tailFill === this.tailNeed) {
+      this.dest = undefined
+      this.placedPdu = undefined
+      const pad = padOf(dest.length)
+      if (this.dataDigest) {
+        const expected = digestAt(this.tail, pad)
+        const actual = pad > 0 ? this.dcrc(this.tail.subarray(0, pad), this.placeCrc) : this.placeCrc
+        if (expected !== actual) {
+          this.error = PduModule._digestError("data", expected, actual)
+          return pos
+        }
+      }
+      const r = Codec.decodeParts(this.placedHeader, 0, this.ahs, dest)
+      if (typeof r === "string") this.error = PduModule._protocolError(r)
+      else this.placedPdu = r
+    }
+    return pos
+  }
+  private placedPdu: Pdu | undefined = undefined
 
   private reuseDataIn = false
   private readonly spare: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined]
@@ -199,6 +343,7 @@ class FramerImpl implements Framer {
 
   private fail(): Result.Result<ReadonlyArray<Pdu>, IscsiError.IscsiError> {
     this.frame = undefined
+    this.dest = undefined
     this.stageFill = 0
     this.failed = Result.fail(this.error!)
     return this.failed
@@ -210,6 +355,16 @@ class FramerImpl implements Framer {
     let pos = 0
     const n = chunk.length
     while (true) {
+      if (this.dest !== undefined) {
+        // Placing a Data-In segment where its task wants it.
+        pos = this.placeFrom(chunk, pos)
+        if (this.dest !== undefined) break
+        if (this.placedPdu === undefined) return this.fail()
+        this.largeRun = this.dsl >= LARGE_SEGMENT
+        ;(out ??= []).push(this.placedPdu)
+        this.placedPdu = undefined
+        continue
+      }
       const frame = this.frame
       if (frame !== undefined) {
         // Assembling a frame that straddles chunks.
@@ -222,6 +377,7 @@ class FramerImpl implements Framer {
         if (this.frameFill < this.total) break
         this.frame = undefined
         this.frameFill = 0
+        this.largeRun = false
         const pdu = this.decodeFrame(frame, 0)
         if (pdu === undefined) return this.fail()
         ;(out ??= []).push(pdu)
@@ -245,6 +401,7 @@ class FramerImpl implements Framer {
         const hdrTotal = this.stageFill
         this.stageFill = 0
         this.stageNeed = Codec.BHS_LENGTH
+        if (this.tryPlace(this.stage, 0, hdrTotal)) continue
         const f = this.assemblyBuffer(this.stage, 0)
         f.set(this.stage.subarray(0, hdrTotal), 0)
         this.frame = f
@@ -269,10 +426,15 @@ class FramerImpl implements Framer {
       if (!this.header(chunk, pos)) return this.fail()
       if (rem >= this.total) {
         // The whole frame is in this chunk: decode in place (views of the chunk).
+        if (this.dsl < LARGE_SEGMENT) this.largeRun = false
         const pdu = this.decodeFrame(chunk, pos)
         if (pdu === undefined) return this.fail()
         ;(out ??= []).push(pdu)
         pos += this.total
+        continue
+      }
+      if (this.tryPlace(chunk, pos, this.dataStart)) {
+        pos += this.dataStart
         continue
       }
       // Start assembling: one buffer for the whole frame, one copy.

@@ -44,12 +44,29 @@ export interface Channel {
    * bench, queue depth 1 latency).
    */
   readonly receive?: ((receiver: Receiver) => void) | undefined
+  /**
+   * Optional, with `receive`: forget the buffer `Receiver.nextBuffer` last gave (its owner gave it
+   * up): the next read goes to the transport's own buffer. Called synchronously by the receiver.
+   */
+  readonly revokeBuffer?: (() => void) | undefined
 }
 
 /** The consumer of a push-mode channel (see `Channel.receive`). */
 export interface Receiver {
   readonly onChunk: (chunk: Uint8Array) => void
   readonly onClose: (error: IscsiError) => void
+  /**
+   * Optional: asked after each `onChunk`, where the next read should go: a buffer of the receiver's
+   * (a view of a task's memory, for a large data segment) or `undefined` for the transport's own.
+   * The bytes a read puts there come to `onChunk` as a view of that buffer, so the receiver sees
+   * they are already in place. A transport without direct reads ignores it.
+   */
+  readonly nextBuffer?: (() => Uint8Array | undefined) | undefined
+  /**
+   * Optional: asked when `nextBuffer` gave none, the most bytes the next read into the transport's
+   * own buffer should take (0: no limit), so that a large data segment after them can be read in place.
+   */
+  readonly readLimit?: (() => number) | undefined
 }
 
 export interface Address {

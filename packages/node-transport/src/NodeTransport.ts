@@ -115,9 +115,31 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
       }
       batch.length = 0
     }
+    // the buffer the next read fills: `recvBuffer`, or a view of a task's buffer the receiver asked
+    // for (`Receiver.nextBuffer`: the rest of a large Data-In segment, read where it belongs)
+    let installed: Uint8Array = recvBuffer
+    // views of the first n bytes of recvBuffer for small limits (one per n, made once)
+    const limited: Array<Uint8Array | undefined> = []
+    const limitedView = (n: number): Uint8Array => {
+      if (n > 2048) return recvBuffer.subarray(0, n)
+      return (limited[n] ??= recvBuffer.subarray(0, n))
+    }
     const onread = {
-      buffer: recvBuffer,
-      callback: (n: number, buf: Uint8Array) => {
+      buffer: (): Uint8Array => {
+        installed = recvBuffer
+        if (receiver !== undefined && dead === undefined) {
+          const direct = receiver.nextBuffer?.()
+          if (direct !== undefined) installed = direct
+          else {
+            const limit = receiver.readLimit?.() ?? 0
+            if (limit > 0 && limit < RECV_BUFFER) installed = limitedView(limit)
+          }
+        }
+        return installed
+      },
+      callback: (n: number) => {
+        // `installed`, not Node's own idea of the buffer: `revokeBuffer` may have swapped it
+        const buf = installed
         if (receiver !== undefined) {
           if (dead === undefined) deliver(new Uint8Array(buf.buffer, buf.byteOffset, n))
           return true
@@ -126,6 +148,12 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
         wake()
         return true
       }
+    }
+    const revokeBuffer = () => {
+      if (installed.buffer === recvBuffer.buffer) return
+      installed = recvBuffer
+      // Node keeps the buffer it reads into in the socket's handle; replace it before the next read
+      ;(socket as unknown as { _handle?: { useUserBuffer(b: Uint8Array): void } })._handle?.useUserBuffer(recvBuffer)
     }
     const socket = yield* Effect.acquireRelease(
       Effect.callback<Net.Socket, IscsiError.IscsiError>((resume) => {
@@ -251,7 +279,7 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
       for (let i = 0; i < early.length && dead === undefined; i++) deliver(early[i]!)
       sendClose()
     }
-    return { pull, writeAll, destroy, writeNow, receive }
+    return { pull, writeAll, destroy, writeNow, receive, revokeBuffer }
   })
 
 /** Dial one connection. The socket lives as long as the surrounding scope, or until `destroy`. */

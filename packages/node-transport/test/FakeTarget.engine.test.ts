@@ -216,6 +216,54 @@ describe("Session against the fake target", () => {
     }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
   )
 
+  it.live("interrupting a read while its Data-In is read into the caller's buffer: nothing more lands there", () =>
+    Effect.gen(function* () {
+      // the target sends the header and the first 1000 bytes of a 256 KiB Data-In, then stalls: the
+      // rest of the segment would be read straight into the caller's buffer (Framer placement)
+      let rest: (() => void) | undefined
+      const t = yield* FakeTarget.make({
+        handler: (c, pdu) => {
+          if (pdu._tag !== "ScsiCommand" || pdu.cdb[0] !== 0x28 || pdu.cdb[5] !== 77) return
+          const frame = Pdu.encode({
+            _tag: "ScsiDataIn",
+            final: true,
+            acknowledge: false,
+            overflow: false,
+            underflow: false,
+            statusPresent: true,
+            status: 0,
+            lun: 0n,
+            itt: pdu.itt,
+            ttt: RESERVED,
+            statSN: c.nextStatSN(),
+            expCmdSN: c.expCmdSN,
+            maxCmdSN: c.maxCmdSN,
+            dataSN: 0,
+            bufferOffset: 0,
+            residualCount: 0,
+            data: pattern(77, 262144, 3)
+          })
+          c.sendRaw(frame.subarray(0, 48 + 1000))
+          rest = () => c.sendRaw(frame.subarray(48 + 1000))
+          return true
+        }
+      })
+      const session = yield* Session.make(fakeConfig(t))
+      const buf = new Uint8Array(262144).fill(0xaa)
+      const fiber = yield* Effect.forkChild(session.execute({ ...read10(1, 77, 512), readInto: buf }))
+      expect(yield* eventually(() => buf[999] !== 0xaa)).toBe(true)
+      yield* Fiber.interrupt(fiber)
+      // the caller has its buffer back: the rest of the segment is read and dropped
+      rest!()
+      expect((yield* session.execute(read10(1, 0, 1))).status).toBe(0)
+      expect(Buffer.from(buf.subarray(0, 1000)).equals(Buffer.from(pattern(77, 262144, 3).subarray(0, 1000)))).toBe(
+        true
+      )
+      expect(buf.subarray(1000).every((x) => x === 0xaa)).toBe(true)
+      expect(yield* eventually(() => t.sent("TaskManagementRequest").some((m) => m.function === 1))).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
+  )
+
   it.live("a command timeout aborts the task and fails with Timeout", () =>
     Effect.gen(function* () {
       const t = yield* FakeTarget.make({ handler: (_c, pdu) => pdu._tag === "ScsiCommand" && pdu.cdb[5] === 5 })

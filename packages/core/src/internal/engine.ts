@@ -14,6 +14,7 @@
  * §11.17 (Reject), §11.18–11.19 (NOP).
  */
 import type * as Crc32c from "../Crc32c.ts"
+import type { Placer } from "../Framer.ts"
 import * as IscsiError from "../IscsiError.ts"
 import * as Pdu from "../Pdu.ts"
 import { RESERVED_TAG } from "../PduTypes.ts"
@@ -69,6 +70,7 @@ export abstract class Task<A = never> {
   protected finish(result: Outcome<A>, release = true): void {
     if (this.finished) return
     this.finished = true
+    this.conn?.relinquish(this)
     if (release) this.conn?.session.release(this)
     this.done(result)
   }
@@ -266,6 +268,7 @@ export class SessionState {
 
   /** Free the task's ITT. */
   release(task: Task): void {
+    task.conn?.relinquish(task)
     if (this.tasks.get(task.itt) === task) this.tasks.delete(task.itt)
     if (task.sent && task.conn !== undefined) {
       task.conn.active--
@@ -297,8 +300,12 @@ export type EngineEvent =
   | { readonly _tag: "Unroutable"; readonly cid: number; readonly opcode: string; readonly itt: number }
   | { readonly _tag: "NopReply"; readonly cid: number; readonly ttt: number }
 
-/** One connection of a session: its ExpStatSN, framer output, outbox and liveness. */
-export class Conn {
+/**
+ * One connection of a session: its ExpStatSN, framer output, outbox and liveness. It is also the
+ * framer's `Placer`: a Data-In segment that straddles socket reads is written straight into the
+ * reading task's buffer (no assembly, no second copy; the transport may read it there directly).
+ */
+export class Conn implements Placer {
   expStatSN = 0
   active = 0
   dead: IscsiError.IscsiError | undefined
@@ -307,6 +314,14 @@ export class Conn {
   received = 0
   /** Enqueue frames for the writer (set by the shell: offers to the writer's Queue). */
   write: (frames: ReadonlyArray<Uint8Array>) => void = () => {}
+  /** The task whose buffer the framer writes a Data-In segment into now, and that view. */
+  private placing: Task | undefined = undefined
+  private placingDest: Uint8Array | undefined = undefined
+  /**
+   * Set by the shell: stop writing into the current placement (the framer drops the rest of the
+   * segment, the transport stops reading into it).
+   */
+  onRevoke: () => void = () => {}
   readonly digest: Pdu.DigestOptions
 
   constructor(
@@ -318,6 +333,29 @@ export class Conn {
   ) {
     this.expStatSN = Serial.add(statSN, 1)
     this.digest = { headerDigest: params.headerDigest, dataDigest: params.dataDigest, crc32c }
+  }
+
+  /** `Framer.Placer`: where the data of the Data-In BHS at b[o] goes (a view of its task's buffer). */
+  place(b: Uint8Array, o: number, dsl: number): Uint8Array | undefined {
+    if (this.dead !== undefined) return undefined
+    const task = this.session.tasks.get(readU32(b, o + 16))
+    if (!(task instanceof ScsiTask) || task.conn !== this || task.finished || task.abandoned) return undefined
+    const dest = task.placement(readU32(b, o + 40), dsl)
+    if (dest === undefined) return undefined
+    this.placing = task
+    this.placingDest = dest
+    return dest
+  }
+
+  /**
+   * `task` no longer owns its buffer (it finished, failed, or was cancelled): when a Data-In segment
+   * is being placed in it, stop writing there. Every path that ends a task passes here.
+   */
+  relinquish(task: Task): void {
+    if (this.placing !== task) return
+    this.placing = undefined
+    this.placingDest = undefined
+    this.onRevoke()
   }
 
   send(pdu: P.InitiatorPdu): void {
@@ -342,6 +380,11 @@ export class Conn {
     const s = this.session
     switch (pdu._tag) {
       case "ScsiDataIn": {
+        if (this.placingDest !== undefined && pdu.data === this.placingDest) {
+          // the placed segment is complete: its task takes it from here
+          this.placing = undefined
+          this.placingDest = undefined
+        }
         s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
         if (pdu.statusPresent) this.advanceStatSN(pdu.statSN)
         return this.route(pdu.itt, pdu)
@@ -426,6 +469,7 @@ export class Conn {
   kill(error: IscsiError.IscsiError): void {
     if (this.dead !== undefined) return
     this.dead = error
+    if (this.placing !== undefined) this.relinquish(this.placing)
     this.session.onConnectionDead(this, error)
   }
 }
@@ -569,7 +613,11 @@ export class ScsiTask extends Task<ScsiResult> {
           return this.abortWith(protocol(`Data-In beyond the expected length (${end} > ${this.expectedRead} bytes)`))
         }
         if (len > 0) {
-          this.readBuf.set(pdu.data, pdu.bufferOffset)
+          const d = pdu.data
+          // placed by the framer (Conn.place): already where it belongs
+          if (d.buffer !== this.readBuf.buffer || d.byteOffset !== this.readBuf.byteOffset + pdu.bufferOffset) {
+            this.readBuf.set(d, pdu.bufferOffset)
+          }
           if (end > this.highWater) this.highWater = end
         }
         if (pdu.statusPresent) {
@@ -663,6 +711,12 @@ export class ScsiTask extends Task<ScsiResult> {
     })
   }
 
+  /** The view of its buffer a Data-In segment of `length` bytes at `offset` goes to, if in bounds. */
+  placement(offset: number, length: number): Uint8Array | undefined {
+    if (offset + length > this.expectedRead) return undefined
+    return this.readBuf.subarray(offset, offset + length)
+  }
+
   /** ERL 0: a broken task is failed; the shell sends ABORT TASK for it to clean the target side. */
   onAbortNeeded: (task: ScsiTask) => void = () => {}
 
@@ -689,7 +743,7 @@ export class ScsiTask extends Task<ScsiResult> {
     this.onAbortNeeded(this)
   }
 
-  /** When the caller's deadline passes (Date.now() ms; 0 = none): the shell's sweeper checks it. */
+  /** When the caller's deadline passes (the shell's sweeper tick; 0 = none): the sweeper checks it. */
   deadline = 0
 
   /**

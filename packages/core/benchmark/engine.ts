@@ -1,0 +1,248 @@
+/**
+ * Engine micro-benchmark (not a timed test): the user-space CPU cost of one command through the
+ * whole initiator — Effect fibers, `Session.execute`, the engine, the framer, the codec — with no
+ * socket, no kernel and no target process. An in-memory transport answers every READ(10) with one
+ * Data-In PDU (data and GOOD status, like tgtd) and delivers the answers of each turn as one chunk
+ * (a socket read), in push mode, like the Node transport.
+ *
+ *   node packages/core/benchmark/engine.ts [QD] [BLOCK_BYTES] [SECONDS]
+ *
+ * Prints µs of CPU per command (process.cpuUsage, user + system; no syscalls run here, so it is
+ * all JavaScript, V8 and GC) and commands per second. `npm run bench` runs it for 4 KiB and 64 KiB
+ * at queue depth 32; compare runs of one machine, not machines.
+ */
+import { Negotiation, Pdu, Pool, ScsiTransport, Session, TextKeys, Transport } from "@effect-iscsi/core"
+import type { Channel, Receiver } from "@effect-iscsi/core/Transport"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+
+const queueDepth = Number(process.argv[2] ?? 32)
+const blockBytes = Number(process.argv[3] ?? 4096)
+const seconds = Number(process.argv[4] ?? 3)
+const WARMUP_MS = 1000
+
+const u32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
+const w32 = (b: Uint8Array, o: number, v: number) => {
+  b[o] = v >>> 24
+  b[o + 1] = v >>> 16
+  b[o + 2] = v >>> 8
+  b[o + 3] = v
+}
+
+/** The target side of one in-memory connection. */
+const makeChannel = (): Channel => {
+  let receiver: Receiver | undefined
+  let statSN = 1
+  let expCmdSN = 1
+  const loginAnswers: Array<Uint8Array> = []
+  let waiter: ((e: Effect.Effect<ReadonlyArray<Uint8Array>>) => void) | undefined
+  // answers of this turn (ITT, length), delivered together as one chunk on the next macrotask; the
+  // chunk buffer is reused (push-mode chunks are only read during `onChunk`), data bytes are stale
+  const itts: Array<number> = []
+  const lengths: Array<number> = []
+  let chunkBuffer = new Uint8Array(1 << 20)
+  let scheduled = false
+  const flush = () => {
+    scheduled = false
+    let n = 0
+    for (let i = 0; i < lengths.length; i++) n += 48 + lengths[i]!
+    if (n > chunkBuffer.length) chunkBuffer = new Uint8Array(n)
+    const f = chunkBuffer
+    let o = 0
+    for (let i = 0; i < itts.length; i++) {
+      const length = lengths[i]!
+      f.fill(0, o, o + 48)
+      f[o] = 0x25
+      f[o + 1] = 0x81 // F, S: data and GOOD status in one PDU
+      f[o + 5] = length >>> 16
+      f[o + 6] = length >>> 8
+      f[o + 7] = length
+      w32(f, o + 16, itts[i]!)
+      w32(f, o + 20, 0xffffffff)
+      w32(f, o + 24, statSN++)
+      w32(f, o + 28, expCmdSN)
+      w32(f, o + 32, expCmdSN + 127)
+      o += 48 + length
+    }
+    itts.length = 0
+    lengths.length = 0
+    receiver!.onChunk(f.subarray(0, n))
+  }
+  const onCommand = (h: Uint8Array) => {
+    expCmdSN = (u32(h, 24) + 1) >>> 0
+    itts.push(u32(h, 16))
+    lengths.push(u32(h, 20))
+    if (!scheduled) {
+      scheduled = true
+      setImmediate(flush)
+    }
+  }
+  const onLogin = (frame: Uint8Array) => {
+    const r = Pdu.decode(frame)
+    if (r._tag === "Failure" || r.success._tag !== "LoginRequest") throw new Error("login")
+    const req = r.success
+    const pairs = TextKeys.decode(req.data)
+    const answer: Array<TextKeys.Pair> = []
+    if (pairs._tag === "Success") {
+      for (const [k, v] of pairs.success) {
+        if (k === "AuthMethod") answer.push([k, "None"])
+        else if (k === "HeaderDigest" || k === "DataDigest") answer.push([k, "None"])
+        else if (k === "InitialR2T") answer.push([k, "Yes"])
+        else if (k === "MaxRecvDataSegmentLength") answer.push([k, "262144"])
+        else if (req.csg === 1 && !["InitiatorName", "InitiatorAlias", "TargetName", "SessionType"].includes(k)) {
+          answer.push([k, v.split(",")[0]!])
+        }
+      }
+    }
+    if (req.transit && req.csg === 0) answer.push(["TargetPortalGroupTag", "1"])
+    const final = req.transit && req.nsg === 3
+    loginAnswers.push(
+      Pdu.encode({
+        _tag: "LoginResponse",
+        transit: req.transit,
+        continue: false,
+        csg: req.csg,
+        nsg: req.transit ? req.nsg : 0,
+        versionMax: 0,
+        versionActive: 0,
+        isid: req.isid,
+        tsih: final ? 1 : 0,
+        itt: req.itt,
+        statSN: statSN++,
+        expCmdSN,
+        maxCmdSN: expCmdSN + 127,
+        statusClass: 0,
+        statusDetail: 0,
+        data: TextKeys.encode(answer)
+      })
+    )
+    if (waiter !== undefined) {
+      const w = waiter
+      waiter = undefined
+      w(Effect.succeed(loginAnswers.splice(0)))
+    }
+  }
+  const take = (frames: ReadonlyArray<Uint8Array>) => {
+    for (const f of frames) {
+      if (f.length < 48) continue // a data segment or trailer of the frame before
+      const op = f[0]! & 0x3f
+      if (op === 0x01) onCommand(f)
+      else if (op === 0x03) onLogin(f)
+    }
+  }
+  return {
+    pull: Effect.callback((resume) => {
+      if (loginAnswers.length > 0) return resume(Effect.succeed(loginAnswers.splice(0)))
+      waiter = resume
+    }),
+    writeAll: (frames) =>
+      Effect.sync(() => {
+        // login frames come as header + data: join them so `onLogin` decodes one frame
+        let n = 0
+        for (const f of frames) n += f.length
+        const joined = new Uint8Array(n)
+        let o = 0
+        for (const f of frames) {
+          joined.set(f, o)
+          o += f.length
+        }
+        take([joined])
+      }),
+    destroy: Effect.void,
+    writeNow: take,
+    receive: (r) => {
+      receiver = r
+    }
+  }
+}
+
+const layer = Layer.mergeAll(
+  Layer.succeed(Transport.Transport, Transport.Transport.of({ connect: () => Effect.sync(makeChannel) })),
+  Layer.succeed(
+    Transport.Platform,
+    Transport.Platform.of({
+      hash: () => new Uint8Array(16),
+      randomBytes: (n) => new Uint8Array(n),
+      crc32c: (d, i) => Number(i ?? 0) ^ d.length
+    })
+  )
+)
+
+const cdb10 = (cdb: Uint8Array, lba: number, blocks: number) => {
+  cdb[0] = 0x28
+  w32(cdb, 2, lba)
+  cdb[7] = blocks >> 8
+  cdb[8] = blocks
+  return cdb
+}
+
+const program = Effect.gen(function* () {
+  const initiatorName = "iqn.2026-11.io.effect-iscsi:engine-bench"
+  const session = yield* Session.make({
+    address: { host: "memory", port: 0 },
+    initiatorName,
+    targetName: "iqn.2026-11.io.effect-iscsi:memory",
+    isid: Pool.stableIsid(initiatorName, "engine-bench"),
+    auth: { _tag: "None" },
+    offer: Negotiation.defaultOffer,
+    keepaliveIntervalMs: 0
+  })
+  const blocks = blockBytes / 512
+  let cursor = 0
+  let ios = 0
+  const t0 = performance.now()
+  let cpu0 = process.cpuUsage()
+  let measuring = false
+  let mStart = 0
+  const end = t0 + WARMUP_MS + seconds * 1000
+  const worker = Effect.gen(function* () {
+    const buf = new Uint8Array(blockBytes)
+    const cdb = new Uint8Array(10)
+    for (;;) {
+      const now = performance.now()
+      if (now >= end) return
+      if (!measuring && now - t0 >= WARMUP_MS) {
+        measuring = true
+        mStart = now
+        cpu0 = process.cpuUsage()
+        ios = 0
+      }
+      const r = yield* session.execute(
+        ScsiTransport.request({
+          lun: 1,
+          cdb: cdb10(cdb, (cursor++ & 0xffff) * blocks, blocks),
+          direction: "read",
+          readLength: blockBytes,
+          readInto: buf
+        })
+      )
+      if (r.status !== 0) return yield* Effect.die(new Error(`status ${r.status}`))
+      ios++
+    }
+  })
+  yield* Effect.forEach(
+    Array.from({ length: queueDepth }, () => worker),
+    (w) => w,
+    { concurrency: queueDepth, discard: true }
+  )
+  const cpu = process.cpuUsage(cpu0)
+  const s = (performance.now() - mStart) / 1000
+  return {
+    queueDepth,
+    blockBytes,
+    ios,
+    commandsPerSecond: Math.round(ios / s),
+    cpuUsPerCommand: +((cpu.user + cpu.system) / ios).toFixed(2)
+  }
+}).pipe(Effect.scoped, Effect.provide(layer))
+
+Effect.runPromise(program).then(
+  (r) => {
+    process.stdout.write(`${JSON.stringify(r)}\n`)
+    process.exit(0)
+  },
+  (e) => {
+    process.stderr.write(`${String(e)}\n`)
+    process.exit(1)
+  }
+)
