@@ -5,13 +5,18 @@
  * Data-In PDU (data and GOOD status, like tgtd) and delivers the answers of each turn as one chunk
  * (a socket read), in push mode, like the Node transport.
  *
- *   node packages/core/benchmark/engine.ts [QD] [BLOCK_BYTES] [SECONDS]
+ *   node packages/core/benchmark/engine.ts [QD] [BLOCK_BYTES] [SECONDS] [session|api]
+ *
+ * `session` (default) drives `Session.execute` like packages/node-transport/benchmark/load.ts;
+ * `api` drives the public API like `iscsi bench`: `Scsi.read10(lun, lba, n, { into })` on the
+ * `ScsiTransport` of a `Pool` layer (recovery on, the default retry schedule).
  *
  * Prints µs of CPU per command (process.cpuUsage, user + system; no syscalls run here, so it is
  * all JavaScript, V8 and GC) and commands per second. `npm run bench` runs it for 4 KiB and 64 KiB
  * at queue depth 32; compare runs of one machine, not machines.
  */
 import { Negotiation, Pdu, Pool, ScsiTransport, Session, TextKeys, Transport } from "@effect-iscsi/core"
+import { Scsi } from "@effect-iscsi/scsi"
 import type { Channel, Receiver } from "@effect-iscsi/core/Transport"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -19,6 +24,7 @@ import * as Layer from "effect/Layer"
 const queueDepth = Number(process.argv[2] ?? 32)
 const blockBytes = Number(process.argv[3] ?? 4096)
 const seconds = Number(process.argv[4] ?? 3)
+const mode = process.argv[5] === "api" ? "api" : "session"
 const WARMUP_MS = 1000
 
 const u32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
@@ -176,65 +182,83 @@ const cdb10 = (cdb: Uint8Array, lba: number, blocks: number) => {
   return cdb
 }
 
-const program = Effect.gen(function* () {
-  const initiatorName = "iqn.2026-11.io.effect-iscsi:engine-bench"
-  const session = yield* Session.make({
-    address: { host: "memory", port: 0 },
-    initiatorName,
-    targetName: "iqn.2026-11.io.effect-iscsi:memory",
-    isid: Pool.stableIsid(initiatorName, "engine-bench"),
-    auth: { _tag: "None" },
-    offer: Negotiation.defaultOffer,
-    keepaliveIntervalMs: 0
-  })
-  const blocks = blockBytes / 512
-  let cursor = 0
-  let ios = 0
-  const t0 = performance.now()
-  let cpu0 = process.cpuUsage()
-  let measuring = false
-  let mStart = 0
-  const end = t0 + WARMUP_MS + seconds * 1000
-  const worker = Effect.gen(function* () {
-    const buf = new Uint8Array(blockBytes)
-    const cdb = new Uint8Array(10)
-    for (;;) {
-      const now = performance.now()
-      if (now >= end) return
-      if (!measuring && now - t0 >= WARMUP_MS) {
-        measuring = true
-        mStart = now
-        cpu0 = process.cpuUsage()
-        ios = 0
+const initiatorName = "iqn.2026-11.io.effect-iscsi:engine-bench"
+const sessionConfig = {
+  address: { host: "memory", port: 0 },
+  initiatorName,
+  targetName: "iqn.2026-11.io.effect-iscsi:memory",
+  auth: { _tag: "None" } as const,
+  offer: Negotiation.defaultOffer,
+  keepaliveIntervalMs: 0
+}
+
+/** Keep `queueDepth` workers running `command(worker buffer, lba)` until the time is up. */
+const drive = <E, R>(command: (buf: Uint8Array, cdb: Uint8Array, lba: number) => Effect.Effect<unknown, E, R>) =>
+  Effect.gen(function* () {
+    const blocks = blockBytes / 512
+    let cursor = 0
+    let ios = 0
+    const t0 = performance.now()
+    let cpu0 = process.cpuUsage()
+    let measuring = false
+    let mStart = 0
+    const end = t0 + WARMUP_MS + seconds * 1000
+    const worker = Effect.gen(function* () {
+      const buf = new Uint8Array(blockBytes)
+      const cdb = new Uint8Array(10)
+      for (;;) {
+        const now = performance.now()
+        if (now >= end) return
+        if (!measuring && now - t0 >= WARMUP_MS) {
+          measuring = true
+          mStart = now
+          cpu0 = process.cpuUsage()
+          ios = 0
+        }
+        yield* command(buf, cdb, (cursor++ & 0xffff) * blocks)
+        ios++
       }
-      const r = yield* session.execute(
+    })
+    yield* Effect.forEach(
+      Array.from({ length: queueDepth }, () => worker),
+      (w) => w,
+      { concurrency: queueDepth, discard: true }
+    )
+    const cpu = process.cpuUsage(cpu0)
+    const s = (performance.now() - mStart) / 1000
+    return {
+      mode,
+      queueDepth,
+      blockBytes,
+      ios,
+      commandsPerSecond: Math.round(ios / s),
+      cpuUsPerCommand: +((cpu.user + cpu.system) / ios).toFixed(2)
+    }
+  })
+
+const viaSession = Effect.gen(function* () {
+  const session = yield* Session.make({ ...sessionConfig, isid: Pool.stableIsid(initiatorName, "engine-bench") })
+  return yield* drive((buf, cdb, lba) =>
+    Effect.flatMap(
+      session.execute(
         ScsiTransport.request({
           lun: 1,
-          cdb: cdb10(cdb, (cursor++ & 0xffff) * blocks, blocks),
+          cdb: cdb10(cdb, lba, blockBytes / 512),
           direction: "read",
           readLength: blockBytes,
           readInto: buf
         })
-      )
-      if (r.status !== 0) return yield* Effect.die(new Error(`status ${r.status}`))
-      ios++
-    }
-  })
-  yield* Effect.forEach(
-    Array.from({ length: queueDepth }, () => worker),
-    (w) => w,
-    { concurrency: queueDepth, discard: true }
+      ),
+      (r) => (r.status === 0 ? Effect.void : Effect.die(new Error(`status ${r.status}`)))
+    )
   )
-  const cpu = process.cpuUsage(cpu0)
-  const s = (performance.now() - mStart) / 1000
-  return {
-    queueDepth,
-    blockBytes,
-    ios,
-    commandsPerSecond: Math.round(ios / s),
-    cpuUsPerCommand: +((cpu.user + cpu.system) / ios).toFixed(2)
-  }
 }).pipe(Effect.scoped, Effect.provide(layer))
+
+const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { into: buf })).pipe(
+  Effect.provide(Pool.layer(sessionConfig).pipe(Layer.provide(layer)))
+)
+
+const program = mode === "api" ? viaApi : viaSession
 
 Effect.runPromise(program).then(
   (r) => {

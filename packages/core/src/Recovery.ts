@@ -207,27 +207,31 @@ export const make = (
           lunNumbers.add(request.lun)
           usedLuns.add(String(request.lun))
         }
-        return Effect.flatMap(Ref.get(current), (cur) => {
-          if (options === undefined) return cur.session.execute(request)
-          const started = Date.now()
-          return Effect.matchCauseEffect(cur.session.execute(request), {
-            onSuccess: (value) =>
-              cur.generation > 0 && isResetUnitAttention(value)
-                ? executeSlow(request, started, cur, Exit.succeed(value))
-                : Effect.succeed(value),
-            onFailure: (cause) => executeSlow(request, started, cur, Exit.failCause(cause))
-          })
+        // read synchronously: no Effect step per command for the Ref
+        const cur = Ref.getUnsafe(current)
+        if (options === undefined) return cur.session.execute(request)
+        // a first session has no reset Unit Attention to clear: only failures need a look
+        if (cur.generation === 0) {
+          return Effect.catchCause(cur.session.execute(request), (cause) =>
+            executeSlow(request, cur, Exit.failCause(cause))
+          )
+        }
+        return Effect.matchCauseEffect(cur.session.execute(request), {
+          onSuccess: (value) =>
+            isResetUnitAttention(value) ? executeSlow(request, cur, Exit.succeed(value)) : Effect.succeed(value),
+          onFailure: (cause) => executeSlow(request, cur, Exit.failCause(cause))
         })
       })
 
     /** After the first outcome `first` on `cur`: re-issue across recoveries within the budget. */
     const executeSlow = (
       request: ScsiRequest,
-      started: number,
       cur0: Current,
       first: Exit.Exit<ScsiResult, IscsiError.IscsiError>
     ): Effect.Effect<ScsiResult, IscsiError.IscsiError> =>
       Effect.gen(function* () {
+        // the replacement budget runs from the first loss this command saw
+        const started = Date.now()
         let uaRetries = 0
         let cur = cur0
         let r = first

@@ -51,8 +51,8 @@ export interface Figures {
   readonly params: { readonly maxXmit: number; readonly maxRecv: number; readonly hd: boolean; readonly dd: boolean }
 }
 
-const cdb = (op: number, lba: number, blocks: number): Uint8Array => {
-  const c = new Uint8Array(10)
+/** READ(10)/WRITE(10) into `c` (a worker reuses its CDB: the engine encodes it when the command starts). */
+const cdb = (op: number, lba: number, blocks: number, c = new Uint8Array(10)): Uint8Array => {
   c[0] = op
   c[2] = lba >>> 24
   c[3] = lba >>> 16
@@ -117,6 +117,7 @@ export const run = (job: Job) =>
     }
     const worker = Effect.gen(function* () {
       const buf = new Uint8Array(job.blockBytes)
+      const cdbBuf = new Uint8Array(10)
       if (job.write) for (let i = 0; i < buf.length; i++) buf[i] = (i * 2654435761) >>> 24
       for (;;) {
         const start = performance.now()
@@ -131,8 +132,14 @@ export const run = (job: Job) =>
         const r = yield* session.execute(
           ScsiTransport.request(
             job.write
-              ? { lun: job.lun, cdb: cdb(op, lba, per), direction: "write", dataOut: buf }
-              : { lun: job.lun, cdb: cdb(op, lba, per), direction: "read", readLength: job.blockBytes, readInto: buf }
+              ? { lun: job.lun, cdb: cdb(op, lba, per, cdbBuf), direction: "write", dataOut: buf }
+              : {
+                  lun: job.lun,
+                  cdb: cdb(op, lba, per, cdbBuf),
+                  direction: "read",
+                  readLength: job.blockBytes,
+                  readInto: buf
+                }
           )
         )
         if (r.status !== 0) return yield* Effect.die(new Error(`SCSI status ${r.status}`))

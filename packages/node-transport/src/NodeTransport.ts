@@ -47,6 +47,10 @@ const describe = (e: Socket.SocketError): string => {
 
 /** Size of each receive buffer of the plain TCP path (one socket read fills at most one). */
 const RECV_BUFFER = 256 * 1024
+/** Frames up to this size are coalesced into one buffer per batch (see `coalesce`). */
+const SMALL_FRAME = 8 * 1024
+/** Size of the slabs coalesced batches are carved from (and the most one batch coalesces). */
+const OUT_SLAB = 256 * 1024
 
 /** Plain TCP over `net.Socket` with `onread` (see the module comment). */
 const connectNet = (address: Address, options: Options): Effect.Effect<Channel, IscsiError.IscsiError, Scope.Scope> =>
@@ -108,12 +112,42 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
       if (dead === undefined) {
         if (n === 1) socket.write(batch[0]!)
         else {
-          socket.cork()
-          for (let i = 0; i < n; i++) socket.write(batch[i]!)
-          socket.uncork()
+          let total = 0
+          let small = true
+          for (let i = 0; i < n; i++) {
+            const len = batch[i]!.length
+            total += len
+            if (len > SMALL_FRAME) small = false
+          }
+          if (small && total <= OUT_SLAB) socket.write(coalesce(batch, total))
+          else {
+            socket.cork()
+            for (let i = 0; i < n; i++) socket.write(batch[i]!)
+            socket.uncork()
+          }
         }
       }
       batch.length = 0
+    }
+    // small frames of one batch are copied into one buffer and written with one `socket.write`
+    // (not corked `write`s: one Writable round and one iovec instead of one per frame). The
+    // buffers are views of slabs that are never reused, so a write Node still holds stays intact.
+    let outSlab = new Uint8Array(0)
+    let outUsed = 0
+    const coalesce = (frames: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
+      if (outUsed + total > outSlab.length) {
+        outSlab = new Uint8Array(OUT_SLAB)
+        outUsed = 0
+      }
+      const view = outSlab.subarray(outUsed, outUsed + total)
+      outUsed += total
+      let o = 0
+      for (let i = 0; i < frames.length; i++) {
+        const f = frames[i]!
+        view.set(f, o)
+        o += f.length
+      }
+      return view
     }
     // the buffer the next read fills: `recvBuffer`, or a view of a task's buffer the receiver asked
     // for (`Receiver.nextBuffer`: the rest of a large Data-In segment, read where it belongs)

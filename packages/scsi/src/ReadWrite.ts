@@ -23,7 +23,7 @@
  *
  * Not here: the block size (callers multiply), bounds against the capacity (`BlockDevice`).
  */
-import type * as Result from "effect/Result"
+import * as Result from "effect/Result"
 import * as B from "./internal/bytes.ts"
 import type * as ScsiError from "./ScsiError.ts"
 
@@ -60,6 +60,12 @@ const flags = (w: B.Writer, o: TransferOptions | undefined, byteChk?: number) =>
   else w.bits("bytchk", 1, 1, 2, byteChk)
 }
 
+/** No flag or field beyond LBA and length: the common READ/WRITE, built without the checked writer. */
+const plain = (o: TransferOptions | undefined, byteChk: number | undefined): boolean =>
+  byteChk === undefined && (o === undefined || (!o.protect && o.dpo !== true && o.fua !== true && !o.group))
+
+const isUint = (v: number, max: number): boolean => Number.isInteger(v) && v >= 0 && v <= max
+
 const ten = (
   name: string,
   op: number,
@@ -67,14 +73,24 @@ const ten = (
   blocks: number,
   o: TransferOptions | undefined,
   byteChk?: number
-): Cdb =>
-  B.build(name, 10, (w) => {
+): Cdb => {
+  // the data path (npm run bench): valid plain fields go straight to bytes, anything else through
+  // the checked writer (which also names what is wrong)
+  if (plain(o, byteChk) && isUint(lba, 0xffff_ffff) && isUint(blocks, 0xffff)) {
+    const b = new Uint8Array(10)
+    b[0] = op
+    B.put32(b, 2, lba)
+    B.put16(b, 7, blocks)
+    return Result.succeed(b)
+  }
+  return B.build(name, 10, (w) => {
     w.u8("opcode", 0, op)
     flags(w, o, byteChk)
     w.u32("LBA", 2, lba)
     w.bits("group number", 6, 0, 5, o?.group ?? 0)
     w.u16("transfer length", 7, blocks)
   })
+}
 
 const twelve = (name: string, op: number, lba: number, blocks: number, o: TransferOptions | undefined): Cdb =>
   B.build(name, 12, (w) => {
@@ -92,14 +108,23 @@ const sixteen = (
   blocks: number,
   o: TransferOptions | undefined,
   byteChk?: number
-): Cdb =>
-  B.build(name, 16, (w) => {
+): Cdb => {
+  if (plain(o, byteChk) && isUint(lba, Number.MAX_SAFE_INTEGER) && isUint(blocks, 0xffff_ffff)) {
+    const b = new Uint8Array(16)
+    b[0] = op
+    B.put32(b, 2, Math.floor(lba / 0x1_0000_0000))
+    B.put32(b, 6, lba >>> 0)
+    B.put32(b, 10, blocks)
+    return Result.succeed(b)
+  }
+  return B.build(name, 16, (w) => {
     w.u8("opcode", 0, op)
     flags(w, o, byteChk)
     w.u64("LBA", 2, lba)
     w.u32("transfer length", 10, blocks)
     w.bits("group number", 14, 0, 5, o?.group ?? 0)
   })
+}
 
 /** READ (6): `blocks` 1..256, LBA < 2^21. */
 export const cdbRead6 = (lba: number, blocks: number): Cdb => six("READ (6)", 0x08, lba, blocks)

@@ -137,23 +137,36 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
 export const shouldRetry = (error: CommandError, idempotent: boolean): boolean =>
   error._tag === "ScsiError" ? error.isRetryable : idempotent && error.isRetryable
 
-/** Run one command once (no retry). */
-export const runOnce = Effect.fnUntraced(function* (command: Command) {
-  const cdb = yield* Effect.fromResult(command.cdb)
-  const transport = yield* ScsiTransport
-  const result = yield* transport.execute(
-    makeRequest({
-      lun: command.lun,
-      cdb,
-      direction: command.direction,
-      dataOut: command.dataOut,
-      readLength: command.readLength,
-      readInto: command.readInto,
-      idempotent: command.idempotent ?? true
-    })
+/** The environment's transport, as one reusable Effect (no new Effect per command). */
+const transportService = Effect.service(ScsiTransport)
+
+/**
+ * Run one command once (no retry). Plain combinators, not a generator: this is on the data path of
+ * every READ and WRITE (npm run bench: packages/core/benchmark/engine.ts api).
+ */
+export const runOnce = (command: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> => {
+  const cdb = command.cdb
+  if (Result.isFailure(cdb)) return Effect.fail(cdb.failure)
+  return Effect.flatMap(transportService, (transport) =>
+    Effect.flatMap(
+      transport.execute(
+        makeRequest({
+          lun: command.lun,
+          cdb: cdb.success,
+          direction: command.direction,
+          dataOut: command.dataOut,
+          readLength: command.readLength,
+          readInto: command.readInto,
+          idempotent: command.idempotent ?? true
+        })
+      ),
+      (result) => {
+        const r = interpret(command, result)
+        return Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)
+      }
+    )
   )
-  return yield* Effect.fromResult(interpret(command, result))
-})
+}
 
 /**
  * Run one command with the configured retry schedule. The first attempt runs bare: the schedule is
