@@ -1,14 +1,18 @@
 /**
  * `npm run bench`: our initiator against libiscsi's `iscsi-perf`, side by side on the same private
- * tgtd, alternating in the same run (issue 8), plus the codec micro-benchmark (issue 3).
+ * tgtd, alternating in the same run (issue 8), plus the codec micro-benchmark (issue 3) and the
+ * engine micro-benchmark (the library's own CPU per command, packages/core/benchmark/engine.ts).
  *
  * It starts its own tgtd (targets `disk`: tgt's defaults, it accepts PDUs of up to 8 KiB from us;
  * `tuned`: 256 KiB PDUs, InitialR2T=No, digests accepted; each with a file LUN and a null LUN; both
  * send a 64 KiB read as one Data-In PDU, since we accept 256 KiB), then for every scenario runs
- * `rounds` rounds of [ours, libiscsi] (order swapped every round), each in its own process for
- * `warmup + seconds`, and keeps the median of the measured windows. Ours is
- * packages/node-transport/benchmark/load.ts; libiscsi is `iscsi-perf -m QD -b BLOCKS [-r] URL`
- * (its per-second "iops current" figures after the warm-up; its CPU time and peak RSS from /proc).
+ * `rounds` (default 5) rounds of [ours, libiscsi, and for some rows the bare Node floor] (the order
+ * rotates every round), each in its own process for `warmup + seconds`, and keeps the median of the
+ * measured windows, with the range of the per-round ratios (this machine drifts by ±10–20% within
+ * minutes). Ours is packages/node-transport/benchmark/load.ts; libiscsi is
+ * `iscsi-perf -m QD -b BLOCKS [-r] URL` (its per-second "iops current" figures after the warm-up; its
+ * CPU time and peak RSS from /proc); the floor is packages/node-transport/benchmark/floor.ts (a bare
+ * `net.Socket` loop: what Node itself costs for the same load, no library).
  *
  * Digests: tgtd computes CRC32C in software on its one main thread, so with digests on it is the
  * bottleneck; the `crc` scenarios run against packages/node-transport/benchmark/crc-target.ts (its
@@ -32,6 +36,8 @@ import { fileURLToPath } from "node:url"
 const ROOT = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const LOAD = Path.join(ROOT, "packages/node-transport/benchmark/load.ts")
 const CODEC = Path.join(ROOT, "packages/core/benchmark/codec.ts")
+const ENGINE = Path.join(ROOT, "packages/core/benchmark/engine.ts")
+const FLOOR = Path.join(ROOT, "packages/node-transport/benchmark/floor.ts")
 const CRC_TARGET = Path.join(ROOT, "packages/node-transport/benchmark/crc-target.ts")
 const RESULTS = Path.join(ROOT, "benchmark/RESULTS.md")
 const NOTES_MARKER = "<!-- notes: everything below this line is kept by scripts/bench.ts -->"
@@ -45,7 +51,7 @@ const value = (name: string): string | undefined => {
 }
 const quick = flag("--quick")
 const soak = flag("--soak")
-const rounds = Number(value("--rounds") ?? (quick ? 1 : 3))
+const rounds = Number(value("--rounds") ?? (quick ? 1 : 5))
 const seconds = Number(value("--seconds") ?? (quick ? 1.5 : 5))
 const warmup = Number(value("--warmup") ?? (quick ? 0.5 : 2))
 const only = value("--only")?.split(",")
@@ -147,6 +153,41 @@ const runOurs = (ep: Endpoints, load: Load, secs = seconds, rssSampleMs = 0): Pr
       resolve({ ...f, targetCpuSeconds: procStat(target.pid).cpu - targetCpu0 })
     })
   })
+
+/** floor.ts (bare Node, no library) on the same load, in its own process. */
+const runFloor = (ep: Endpoints, load: Load): Promise<Figures> =>
+  new Promise((resolve, reject) => {
+    const target = ep[load.target]
+    const job = floorJob(target, load)
+    const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", FLOOR, JSON.stringify(job)], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.stderr.on("data", (d) => (err += d))
+    let targetCpu0 = 0
+    setTimeout(() => (targetCpu0 = procStat(target.pid).cpu), warmup * 1000 + 700)
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`floor.ts failed (${code}): ${err}`))
+      const f = JSON.parse(out.trim().split("\n").pop()!) as Figures
+      resolve({ ...f, targetCpuSeconds: procStat(target.pid).cpu - targetCpu0 })
+    })
+  })
+
+const floorJob = (target: { readonly host: string; readonly port: number; readonly iqn: string }, load: Load) => ({
+  host: target.host,
+  port: target.port,
+  iqn: target.iqn,
+  lun: load.lun,
+  queueDepth: load.queueDepth,
+  blockBytes: load.blockBytes,
+  random: load.random,
+  mode: "node",
+  warmupSeconds: warmup,
+  seconds
+})
 
 const CLI = Path.join(ROOT, "packages/cli/bin/iscsi.js")
 const cliArgs = (ep: Endpoints, load: Load): Array<string> => {
@@ -330,6 +371,8 @@ interface Scenario {
   readonly load: Load
   /** Compare with iscsi-perf (reads only). */
   readonly libiscsi: boolean
+  /** Also run floor.ts (bare Node, no library) on the same load in every round. */
+  readonly floor?: boolean | undefined
   /** The figure that matters. */
   readonly metric: "mib" | "iops" | "latency"
 }
@@ -342,6 +385,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     title: "64 KiB seq read QD32, file LUN, tgt defaults",
     load: { ...seq, target: "disk", lun: 1 },
     libiscsi: true,
+    floor: true,
     metric: "mib"
   },
   {
@@ -349,6 +393,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     title: "64 KiB seq read QD32, null LUN, tgt defaults",
     load: { ...seq, target: "disk", lun: 3 },
     libiscsi: true,
+    floor: true,
     metric: "mib"
   },
   {
@@ -370,6 +415,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     title: "4 KiB random read QD32, file LUN (IOPS)",
     load: { ...rnd, target: "disk", lun: 1 },
     libiscsi: true,
+    floor: true,
     metric: "iops"
   },
   {
@@ -377,6 +423,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     title: "4 KiB random read QD32, null LUN (IOPS)",
     load: { ...rnd, target: "disk", lun: 3 },
     libiscsi: true,
+    floor: true,
     metric: "iops"
   },
   {
@@ -398,6 +445,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     title: "4 KiB random read QD1, file LUN (latency)",
     load: { ...rnd, queueDepth: 1, target: "disk", lun: 1 },
     libiscsi: true,
+    floor: true,
     metric: "latency"
   },
   {
@@ -485,10 +533,36 @@ interface Row {
   readonly theirs: Figures | undefined
   readonly oursAll: ReadonlyArray<Figures>
   readonly theirsAll: ReadonlyArray<Figures>
+  readonly floor: Figures | undefined
 }
 
 const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? "–" : n.toFixed(digits))
 const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`)
+
+/** The figure that matters of one run. */
+const key = (f: Figures, metric: Scenario["metric"]): number =>
+  metric === "iops" ? f.iops : metric === "mib" ? f.mibPerSec : (f.p50Us ?? f.meanUs)
+
+/** The lowest and highest of the per-round ratios ours/libiscsi (same round, neighbouring runs). */
+const spread = (r: Row): string => {
+  const m = r.scenario.metric
+  const n = Math.min(r.oursAll.length, r.theirsAll.length)
+  if (n < 2) return ""
+  const rs: Array<number> = []
+  for (let i = 0; i < n; i++) {
+    const o = r.oursAll[i]!
+    const t = r.theirsAll[i]!
+    rs.push(m === "latency" ? o.p50Us! / t.meanUs : key(o, m) / key(t, m))
+  }
+  return `(rounds ${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})`
+}
+
+const figure = (f: Figures, metric: Scenario["metric"]): string =>
+  metric === "latency"
+    ? `p50 ${f.p50Us} µs, p99 ${f.p99Us} µs`
+    : metric === "iops"
+      ? `${f.iops} IOPS`
+      : `${f.mibPerSec} MB/s`
 
 const commandOf = (ep: Endpoints, s: Scenario) => ({
   ours:
@@ -539,6 +613,41 @@ const runCodec = (): Promise<string> =>
     child.stdout.on("data", (d) => (out += d))
     child.on("exit", () => resolve(out.trim()))
   })
+
+/** The engine micro-benchmark (in-memory target: the library's own CPU per command), a few loads. */
+const runEngine = async (): Promise<string> => {
+  const one = (args: ReadonlyArray<string>): Promise<string> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", ENGINE, ...args], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "inherit"]
+      })
+      let out = ""
+      child.stdout.on("data", (d) => (out += d))
+      child.on("exit", () => resolve(out.trim()))
+    })
+  const lines = ["| load | CPU µs per command | commands/s |", "|---|---|---|"]
+  for (const [mode, bs] of [
+    ["session", 4096],
+    ["api", 4096],
+    ["session", 65536]
+  ] as const) {
+    const runs: Array<{ cpuUsPerCommand: number; commandsPerSecond: number }> = []
+    for (let i = 0; i < (quick ? 1 : 3); i++) {
+      const out = await one(["32", String(bs), quick ? "1" : "2", mode])
+      try {
+        runs.push(JSON.parse(out))
+      } catch {
+        lines.push(`| ${mode} ${bs} | failed: ${out.slice(0, 100)} | |`)
+      }
+    }
+    if (runs.length === 0) continue
+    lines.push(
+      `| ${mode === "api" ? "Scsi.read10 via the Pool (public API)" : "Session.execute"}, ${bs / 1024} KiB, QD32 | ${median(runs.map((r) => r.cpuUsPerCommand)).toFixed(2)} | ${Math.round(median(runs.map((r) => r.commandsPerSecond)))} |`
+    )
+  }
+  return lines.join("\n")
+}
 
 const DPKG_VERSION = "-f=$" + "{Version}"
 
@@ -611,11 +720,15 @@ const main = async () => {
       if (only !== undefined && !only.includes(s.name)) continue
       const ours: Array<Figures> = []
       const theirs: Array<Figures> = []
+      const floor: Array<Figures> = []
+      const who = ["ours", ...(s.libiscsi ? ["libiscsi"] : []), ...(s.floor === true ? ["floor"] : [])]
       for (let r = 0; r < rounds; r++) {
-        const order = r % 2 === 0 ? ["ours", "libiscsi"] : ["libiscsi", "ours"]
-        for (const who of order) {
-          if (who === "ours") ours.push(await (s.load.via === "api" ? runCli(ep, s.load) : runOurs(ep, s.load)))
-          else if (s.libiscsi) theirs.push(await runLibiscsi(ep, s.load))
+        // a different order every round (the machine drifts)
+        for (let k = 0; k < who.length; k++) {
+          const w = who[(k + r) % who.length]
+          if (w === "ours") ours.push(await (s.load.via === "api" ? runCli(ep, s.load) : runOurs(ep, s.load)))
+          else if (w === "libiscsi") theirs.push(await runLibiscsi(ep, s.load))
+          else floor.push(await runFloor(ep, s.load))
         }
       }
       const row: Row = {
@@ -623,7 +736,8 @@ const main = async () => {
         ours: summarize(ours),
         theirs: theirs.length > 0 ? summarize(theirs) : undefined,
         oursAll: ours,
-        theirsAll: theirs
+        theirsAll: theirs,
+        floor: floor.length > 0 ? summarize(floor) : undefined
       }
       rows.push(row)
       const o = row.ours
@@ -631,20 +745,26 @@ const main = async () => {
       const line =
         s.metric === "latency"
           ? `${s.name.padEnd(18)} ours p50 ${o.p50Us} µs p99 ${o.p99Us} µs mean ${o.meanUs} µs (${o.iops} IOPS) | libiscsi mean ${fmt(t?.meanUs)} µs (${fmt(t?.iops)} IOPS) | p50/libiscsi-mean ${ratio(o.p50Us!, t?.meanUs)}`
-          : `${s.name.padEnd(18)} ours ${o.mibPerSec} MiB/s ${o.iops} IOPS cpu ${cpuPerGiB(o).toFixed(2)} s/GiB rss ${o.maxRssMb} MB | libiscsi ${fmt(t?.mibPerSec)} MiB/s ${fmt(t?.iops)} IOPS cpu ${t ? cpuPerGiB(t).toFixed(2) : "–"} s/GiB rss ${fmt(t?.maxRssMb)} MB | ratio ${ratio(s.metric === "iops" ? o.iops : o.mibPerSec, s.metric === "iops" ? t?.iops : t?.mibPerSec)}   [ours ${ours.map((f) => (s.metric === "iops" ? f.iops : f.mibPerSec)).join(", ")}; libiscsi ${theirs.map((f) => (s.metric === "iops" ? f.iops : f.mibPerSec)).join(", ")}]`
+          : `${s.name.padEnd(18)} ours ${o.mibPerSec} MiB/s ${o.iops} IOPS cpu ${cpuPerGiB(o).toFixed(2)} s/GiB rss ${o.maxRssMb} MB | libiscsi ${fmt(t?.mibPerSec)} MiB/s ${fmt(t?.iops)} IOPS cpu ${t ? cpuPerGiB(t).toFixed(2) : "–"} s/GiB rss ${fmt(t?.maxRssMb)} MB | ratio ${ratio(s.metric === "iops" ? o.iops : o.mibPerSec, s.metric === "iops" ? t?.iops : t?.mibPerSec)} ${spread(row)}   [ours ${ours.map((f) => (s.metric === "iops" ? f.iops : f.mibPerSec)).join(", ")}; libiscsi ${theirs.map((f) => (s.metric === "iops" ? f.iops : f.mibPerSec)).join(", ")}]`
       console.log(line)
+      if (row.floor !== undefined)
+        console.log(`${"".padEnd(18)} Node floor (floor.ts, no library): ${figure(row.floor, s.metric)}`)
     }
     console.log("\ncodec micro-benchmark:")
     const codec = await runCodec()
     console.log(codec)
-    if (writeResults && only === undefined) writeSection(quick ? "quick" : "full", render(ep, header, rows, codec))
+    console.log("\nengine micro-benchmark (in-memory target, median of runs):")
+    const engine = await runEngine()
+    console.log(engine)
+    if (writeResults && only === undefined)
+      writeSection(quick ? "quick" : "full", render(ep, header, rows, codec, engine))
   } finally {
     crc.stop()
     await instance.stop()
   }
 }
 
-const render = (ep: Endpoints, header: string, rows: ReadonlyArray<Row>, codec: string): string => {
+const render = (ep: Endpoints, header: string, rows: ReadonlyArray<Row>, codec: string, engine: string): string => {
   const by = (name: string) => rows.find((r) => r.scenario.name === name)
   const lines: Array<string> = []
   lines.push(
@@ -655,9 +775,9 @@ const render = (ep: Endpoints, header: string, rows: ReadonlyArray<Row>, codec: 
     ""
   )
   lines.push(
-    "| scenario | ours | libiscsi | ours/libiscsi | ours CPU s/GiB | libiscsi CPU s/GiB | ours peak RSS MB | libiscsi peak RSS MB | target's busy cores (ours / libiscsi) |"
+    "| scenario | ours | libiscsi | ours/libiscsi (per-round range) | ours CPU s/GiB | libiscsi CPU s/GiB | ours peak RSS MB | libiscsi peak RSS MB | target's busy cores (ours / libiscsi) | bare Node floor (floor.ts) |"
   )
-  lines.push("|---|---|---|---|---|---|---|---|---|")
+  lines.push("|---|---|---|---|---|---|---|---|---|---|")
   for (const r of rows) {
     const o = r.ours
     const t = r.theirs
@@ -685,7 +805,7 @@ const render = (ep: Endpoints, header: string, rows: ReadonlyArray<Row>, codec: 
             ? ratio(o.iops, t.iops)
             : ratio(o.mibPerSec, t.mibPerSec)
     lines.push(
-      `| ${r.scenario.title} | ${oursCell} | ${theirCell} | ${rat} | ${cpuPerGiB(o).toFixed(2)} | ${t ? cpuPerGiB(t).toFixed(2) : "–"} | ${o.maxRssMb} | ${t ? t.maxRssMb : "–"} | ${busy(o)} / ${t ? busy(t) : "–"} |`
+      `| ${r.scenario.title} | ${oursCell} | ${theirCell} | ${rat} ${spread(r)} | ${cpuPerGiB(o).toFixed(2)} | ${t ? cpuPerGiB(t).toFixed(2) : "–"} | ${o.maxRssMb} | ${t ? t.maxRssMb : "–"} | ${busy(o)} / ${t ? busy(t) : "–"} | ${r.floor ? `${figure(r.floor, m)}, CPU ${cpuPerGiB(r.floor).toFixed(2)} s/GiB` : "–"} |`
     )
   }
   const d = (a: string, b: string) => {
@@ -720,9 +840,19 @@ const render = (ep: Endpoints, header: string, rows: ReadonlyArray<Row>, codec: 
   )
   for (const r of rows) {
     const c = commandOf(ep, r.scenario)
-    lines.push(`- ${r.scenario.name}: \`${c.ours}\`${c.libiscsi ? `; \`${c.libiscsi}\`` : ""}`)
+    lines.push(
+      `- ${r.scenario.name}: \`${c.ours}\`${c.libiscsi ? `; \`${c.libiscsi}\`` : ""}${r.scenario.floor === true ? `; \`node packages/node-transport/benchmark/floor.ts '${JSON.stringify({ ...floorJob({ ...ep[r.scenario.load.target], host: "127.0.0.1", port: 0 }, r.scenario.load) }).replace('"port":0', '"port":PORT')}'\`` : ""}`
+    )
   }
   lines.push("", "### Codec micro-benchmark (packages/core/benchmark/codec.ts)", "", "```", codec, "```", "")
+  lines.push(
+    "### Engine micro-benchmark (packages/core/benchmark/engine.ts QD BYTES SECONDS session|api)",
+    "",
+    "The library's own CPU per command: an in-memory target, no socket, no kernel.",
+    "",
+    engine,
+    ""
+  )
   return lines.join("\n")
 }
 
