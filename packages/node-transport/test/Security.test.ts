@@ -132,7 +132,7 @@ describe("security", () => {
     Effect.gen(function* () {
       const stalled = yield* FakeTarget.make({
         chap: { user: "alice", secret: INITIATOR_SECRET },
-        loginHandler: (c, req) => (TextDecoderSafe(req.data).includes("CHAP_R") ? true : undefined) // never answers the response
+        loginHandler: (_c, req) => (TextDecoderSafe(req.data).includes("CHAP_R") ? true : undefined) // never answers the response
       })
       const started = Date.now()
       const e = yield* Effect.flip(
