@@ -22,7 +22,12 @@
  *   (one copy), and its `data` is a view of that buffer.
  * - Only the header (≤ 1072 bytes) of a frame that starts in one chunk and whose header is not
  *   complete is staged in a reused internal buffer, then copied into the frame buffer.
- * Measured in packages/core/benchmark/codec.ts.
+ * - Placement (`setPlacer`, the session engine's receive path): a Data-In frame that straddles
+ *   chunks is not assembled; its data segment is written where the placer says (the reading task's
+ *   buffer) as it arrives, and the transport may read the rest of it there directly
+ *   (`directBuffer`, `readLimit`). Its `data` is then that view. Revoked placements
+ *   (`revokePlacement`) write nothing more; the frame is still read to its end and checked.
+ * Measured in packages/core/benchmark/codec.ts and engine.ts, and by npm run bench.
  *
  * Digests: `setDigests` applies to the next frame. Switch them on after the Login Response that
  * completes login has been returned (login PDUs never carry digests); nothing follows that

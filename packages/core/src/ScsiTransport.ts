@@ -26,7 +26,12 @@ export interface ScsiRequest {
   readonly dataOut?: Uint8Array | undefined
   /** Bytes expected from the target (read, bidirectional). */
   readonly readLength?: number | undefined
-  /** Optional caller buffer that Data-In is placed into (length ≥ readLength); otherwise one is allocated. */
+  /**
+   * Optional caller buffer that Data-In is placed into (length ≥ readLength); otherwise one is
+   * allocated. The data lands there as it arrives (the socket may read straight into it), so do not
+   * use it until the task completes. Once the task has ended (success, failure, interruption,
+   * timeout), nothing more is written into it. After a failure its content is unspecified.
+   */
   readonly readInto?: Uint8Array | undefined
   /** Task attribute (default Simple). */
   readonly attribute?: TaskAttribute | undefined

@@ -12,7 +12,10 @@
  * major GCs over the whole heap under load). During login `pull` hands out copies; then the session
  * switches the channel to push mode (`receive`): each read is framed and run through the engine
  * synchronously from the read callback, as a view of that buffer, and the commands this completes
- * are written as one batch when it returns. Measured by `npm run bench` (benchmark/RESULTS.md).
+ * are written as one batch when it returns. While the receiver places a large Data-In segment, the
+ * next reads go straight into the task's buffer (`Receiver.nextBuffer`), and back into our own
+ * buffer at once when that is revoked (`revokeBuffer`). Measured by `npm run bench`
+ * (benchmark/RESULTS.md); see .patterns/transport.md.
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
@@ -48,7 +51,7 @@ const describe = (e: Socket.SocketError): string => {
 /** Size of each receive buffer of the plain TCP path (one socket read fills at most one). */
 const RECV_BUFFER = 256 * 1024
 /** Frames up to this size are coalesced into one buffer per batch (see `coalesce`). */
-const SMALL_FRAME = 8 * 1024
+const SMALL_FRAME = 1024
 /** Size of the slabs coalesced batches are carved from (and the most one batch coalesces). */
 const OUT_SLAB = 256 * 1024
 
