@@ -45,6 +45,7 @@ export interface Figures {
   readonly cpuSeconds: number
   readonly cpuSystemSeconds: number
   readonly maxRssMb: number
+  /** RSS samples in MiB (like maxRssMb). */
   readonly rssSamplesMb: ReadonlyArray<number>
   /** PDUs received per command over the whole run (Data-In PDUs plus responses). */
   readonly pdusInPerCommand: number
@@ -113,7 +114,7 @@ export const run = (job: Job) =>
     const rss: Array<number> = []
     let sampler: ReturnType<typeof setInterval> | undefined
     if ((job.rssSampleMs ?? 0) > 0) {
-      sampler = setInterval(() => rss.push(Math.round(process.memoryUsage.rss() / 1e5) / 10), job.rssSampleMs)
+      sampler = setInterval(() => rss.push(Math.round(process.memoryUsage.rss() / 104857.6) / 10), job.rssSampleMs)
     }
     const worker = Effect.gen(function* () {
       const buf = new Uint8Array(job.blockBytes)
