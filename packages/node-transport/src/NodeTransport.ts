@@ -189,7 +189,11 @@ const connectNet = (address: Address, options: Options): Effect.Effect<Channel, 
     const revokeBuffer = () => {
       if (installed.buffer === recvBuffer.buffer) return
       installed = recvBuffer
-      // Node keeps the buffer it reads into in the socket's handle; replace it before the next read
+      // Node keeps the buffer it reads into in the socket's handle; replace it before the next read.
+      // (Called from a read callback, the buffer returned when that callback ends goes to the
+      // replaced listener; the next read then fills all of recvBuffer from offset 0, which is where
+      // every view of it we hand out starts: `installed` still describes the bytes. No new
+      // placement can start in the callback that revoked one: the framer places before the engine runs.)
       ;(socket as unknown as { _handle?: { useUserBuffer(b: Uint8Array): void } })._handle?.useUserBuffer(recvBuffer)
     }
     const socket = yield* Effect.acquireRelease(

@@ -264,6 +264,62 @@ describe("Session against the fake target", () => {
     }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
   )
 
+  it.live(
+    "a read failed by the engine while its Data-In is being placed (a Reject in the same read): nothing more lands",
+    () =>
+      Effect.gen(function* () {
+        let rest: (() => void) | undefined
+        const t = yield* FakeTarget.make({
+          handler: (c, pdu) => {
+            if (pdu._tag !== "ScsiCommand" || pdu.cdb[0] !== 0x28 || pdu.cdb[5] !== 78) return
+            const reject = Pdu.encode({
+              _tag: "Reject",
+              reason: 0x09,
+              statSN: c.nextStatSN(),
+              expCmdSN: c.expCmdSN,
+              maxCmdSN: c.maxCmdSN,
+              dataSN: 0,
+              data: Pdu.encodeHeader(pdu).subarray(0, 48)
+            })
+            const frame = Pdu.encode({
+              _tag: "ScsiDataIn",
+              final: true,
+              acknowledge: false,
+              overflow: false,
+              underflow: false,
+              statusPresent: false,
+              status: 0,
+              lun: 0n,
+              itt: pdu.itt,
+              ttt: RESERVED,
+              statSN: 0,
+              expCmdSN: c.expCmdSN,
+              maxCmdSN: c.maxCmdSN,
+              dataSN: 0,
+              bufferOffset: 0,
+              residualCount: 0,
+              data: pattern(78, 262144, 3)
+            })
+            // the Reject first, then the start of the segment, in one write: the framer places the
+            // segment, then the engine fails its task, in the same socket read
+            const first = new Uint8Array(reject.length + 48 + 1000)
+            first.set(reject, 0)
+            first.set(frame.subarray(0, 48 + 1000), reject.length)
+            c.sendRaw(first)
+            rest = () => c.sendRaw(frame.subarray(48 + 1000))
+            return true
+          }
+        })
+        const session = yield* Session.make(fakeConfig(t))
+        const buf = new Uint8Array(262144).fill(0xaa)
+        const e = yield* Effect.flip(session.execute({ ...read10(1, 78, 512), readInto: buf }))
+        expect(e.reason._tag).toBe("PduRejected")
+        rest!()
+        expect((yield* session.execute(read10(1, 0, 1))).status).toBe(0)
+        expect(buf.subarray(1000).every((x) => x === 0xaa)).toBe(true)
+      }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
+  )
+
   it.live("a command timeout aborts the task and fails with Timeout", () =>
     Effect.gen(function* () {
       const t = yield* FakeTarget.make({ handler: (_c, pdu) => pdu._tag === "ScsiCommand" && pdu.cdb[5] === 5 })
