@@ -5,18 +5,9 @@ import * as Crc32c from "../src/Crc32c.ts"
 import * as Framer from "../src/Framer.ts"
 import * as Pdu from "../src/Pdu.ts"
 import * as A from "./fixtures/goldens-arbitraries.ts"
+import { concat } from "./fixtures/bytes.ts"
 
 const MAX = 1 << 20
-
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
 
 /** Push `stream` cut at `cuts` (sorted offsets); returns all PDUs or the error. */
 const pushSplit = (framer: Framer.Framer, stream: Uint8Array, cuts: ReadonlyArray<number>) => {

@@ -10,6 +10,7 @@ import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import * as Framer from "../src/Framer.ts"
 import * as Pdu from "../src/Pdu.ts"
+import { concat } from "./fixtures/bytes.ts"
 
 const pattern = (seed: number, length: number): Uint8Array => {
   const data = new Uint8Array(length)
@@ -55,16 +56,6 @@ const response = (itt: number): Pdu.ScsiResponse => ({
   residualCount: 0,
   data: new Uint8Array(0)
 })
-
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 

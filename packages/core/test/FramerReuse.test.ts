@@ -10,6 +10,7 @@ import * as fc from "fast-check"
 import * as Crc32c from "../src/Crc32c.ts"
 import * as Framer from "../src/Framer.ts"
 import * as Pdu from "../src/Pdu.ts"
+import { concat } from "./fixtures/bytes.ts"
 
 const dataIn = (dataSN: number, length: number): Pdu.ScsiDataIn => {
   const data = new Uint8Array(length)
@@ -47,16 +48,6 @@ const textResponse = (n: number): Pdu.TextResponse => ({
   maxCmdSN: 9,
   data: new TextEncoder().encode(`TargetName=iqn.2026-11.test:${"x".repeat(n)}\0`)
 })
-
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
 
 /** Push `stream` cut at `cuts`; `onPdu` sees each PDU as soon as its push returns. */
 const feed = (framer: Framer.Framer, stream: Uint8Array, cuts: ReadonlyArray<number>, onPdu: (p: Pdu.Pdu) => void) => {

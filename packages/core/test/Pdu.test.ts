@@ -5,18 +5,9 @@ import * as fc from "fast-check"
 import * as Crc32c from "../src/Crc32c.ts"
 import * as Pdu from "../src/Pdu.ts"
 import * as A from "./fixtures/goldens-arbitraries.ts"
+import { concat } from "./fixtures/bytes.ts"
 
 const DIGESTS: Pdu.DigestOptions = { headerDigest: true, dataDigest: true }
-
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g) ?? [], (h) => Number.parseInt(h, 16))
 
