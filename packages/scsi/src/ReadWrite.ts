@@ -64,8 +64,6 @@ const flags = (w: B.Writer, o: TransferOptions | undefined, byteChk?: number) =>
 const plain = (o: TransferOptions | undefined, byteChk: number | undefined): boolean =>
   byteChk === undefined && (o === undefined || (!o.protect && o.dpo !== true && o.fua !== true && !o.group))
 
-const isUint = (v: number, max: number): boolean => Number.isInteger(v) && v >= 0 && v <= max
-
 const ten = (
   name: string,
   op: number,
@@ -76,7 +74,7 @@ const ten = (
 ): Cdb => {
   // the data path (npm run bench): valid plain fields go straight to bytes, anything else through
   // the checked writer (which also names what is wrong)
-  if (plain(o, byteChk) && isUint(lba, 0xffff_ffff) && isUint(blocks, 0xffff)) {
+  if (plain(o, byteChk) && B.isUint(lba, 0xffff_ffff) && B.isUint(blocks, 0xffff)) {
     const b = new Uint8Array(10)
     b[0] = op
     B.put32(b, 2, lba)
@@ -109,11 +107,10 @@ const sixteen = (
   o: TransferOptions | undefined,
   byteChk?: number
 ): Cdb => {
-  if (plain(o, byteChk) && isUint(lba, Number.MAX_SAFE_INTEGER) && isUint(blocks, 0xffff_ffff)) {
+  if (plain(o, byteChk) && B.isUint(lba, Number.MAX_SAFE_INTEGER) && B.isUint(blocks, 0xffff_ffff)) {
     const b = new Uint8Array(16)
     b[0] = op
-    B.put32(b, 2, Math.floor(lba / 0x1_0000_0000))
-    B.put32(b, 6, lba >>> 0)
+    B.put64(b, 2, lba)
     B.put32(b, 10, blocks)
     return Result.succeed(b)
   }

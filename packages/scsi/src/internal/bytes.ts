@@ -30,6 +30,12 @@ export const put32 = (b: Uint8Array, o: number, v: number): void => {
   b[o + 3] = v & 0xff
 }
 export const put64 = (b: Uint8Array, o: number, v: number | bigint): void => {
+  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) {
+    // no BigInt for the common case (an LBA): the high and low words straight from the number
+    put32(b, o, Math.floor(v / TWO_32))
+    put32(b, o + 4, v >>> 0)
+    return
+  }
   const big = typeof v === "bigint" ? BigInt.asUintN(64, v) : BigInt(v)
   put32(b, o, Number(big >> 32n))
   put32(b, o + 4, Number(big & 0xffff_ffffn))
@@ -65,7 +71,8 @@ export interface Writer {
   fail(reason: string): void
 }
 
-const isUint = (v: number, max: number): boolean => Number.isInteger(v) && v >= 0 && v <= max
+/** `v` is an integer in 0..max. */
+export const isUint = (v: number, max: number): boolean => Number.isInteger(v) && v >= 0 && v <= max
 
 /** Build a CDB (or parameter list) of `size` bytes; the first invalid field becomes an InvalidArgument. */
 export const build = (

@@ -160,10 +160,7 @@ export const runOnce = (command: Command): Effect.Effect<ScsiResult, CommandErro
           idempotent: command.idempotent ?? true
         })
       ),
-      (result) => {
-        const r = interpret(command, result)
-        return Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)
-      }
+      (result) => Effect.fromResult(interpret(command, result))
     )
   )
 }
