@@ -119,60 +119,50 @@ interface Endpoint {
 }
 type Endpoints = Readonly<Record<Load["target"], Endpoint>>
 
-const runOurs = (ep: Endpoints, load: Load, secs = seconds, rssSampleMs = 0): Promise<Figures> =>
-  new Promise((resolve, reject) => {
-    const target = ep[load.target]
-    const job = {
-      host: target.host,
-      port: target.port,
-      iqn: target.iqn,
-      lun: load.lun,
-      queueDepth: load.queueDepth,
-      blockBytes: load.blockBytes,
-      random: load.random,
-      write: load.write,
-      digests: load.digests,
-      warmupSeconds: warmup,
-      seconds: secs,
-      rssSampleMs
-    }
-    const child = spawn(process.execPath, [...(load.nodeFlags ?? []), ...nodeArgsOf(load), LOAD, JSON.stringify(job)], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let out = ""
-    let err = ""
-    child.stdout.on("data", (d) => (out += d))
-    child.stderr.on("data", (d) => (err += d))
-    // the target's CPU over the measured window (load.ts measures from warm-up end to its end)
-    let targetCpu0 = 0
-    setTimeout(() => (targetCpu0 = procStat(target.pid).cpu), warmup * 1000 + 700)
-    child.on("exit", (code) => {
-      if (code !== 0) return reject(new Error(`load.ts failed (${code}): ${err}`))
-      const f = JSON.parse(out.trim().split("\n").pop()!) as Figures
-      resolve({ ...f, targetCpuSeconds: procStat(target.pid).cpu - targetCpu0 })
-    })
-  })
+const runOurs = (ep: Endpoints, load: Load, secs = seconds, rssSampleMs = 0): Promise<Figures> => {
+  const target = ep[load.target]
+  const job = {
+    host: target.host,
+    port: target.port,
+    iqn: target.iqn,
+    lun: load.lun,
+    queueDepth: load.queueDepth,
+    blockBytes: load.blockBytes,
+    random: load.random,
+    write: load.write,
+    digests: load.digests,
+    warmupSeconds: warmup,
+    seconds: secs,
+    rssSampleMs
+  }
+  return runJson("load.ts", [...(load.nodeFlags ?? []), ...nodeArgsOf(load), LOAD, JSON.stringify(job)], target.pid)
+}
 
 /** floor.ts (bare Node, no library) on the same load, in its own process. */
 const runFloor = (ep: Endpoints, load: Load): Promise<Figures> =>
+  runJson(
+    "floor.ts",
+    ["--disable-warning=ExperimentalWarning", FLOOR, JSON.stringify(floorJob(ep[load.target], load))],
+    ep[load.target].pid
+  )
+
+/**
+ * Run `node ARGS` (load.ts or floor.ts: their last line of output is their figures as JSON) and add
+ * the target's CPU over the measured window (from the warm-up's end to the process's end).
+ */
+const runJson = (what: string, args: ReadonlyArray<string>, targetPid: number): Promise<Figures> =>
   new Promise((resolve, reject) => {
-    const target = ep[load.target]
-    const job = floorJob(target, load)
-    const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", FLOOR, JSON.stringify(job)], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
+    const child = spawn(process.execPath, [...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     let err = ""
     child.stdout.on("data", (d) => (out += d))
     child.stderr.on("data", (d) => (err += d))
     let targetCpu0 = 0
-    setTimeout(() => (targetCpu0 = procStat(target.pid).cpu), warmup * 1000 + 700)
+    setTimeout(() => (targetCpu0 = procStat(targetPid).cpu), warmup * 1000 + 700)
     child.on("exit", (code) => {
-      if (code !== 0) return reject(new Error(`floor.ts failed (${code}): ${err}`))
+      if (code !== 0) return reject(new Error(`${what} failed (${code}): ${err}`))
       const f = JSON.parse(out.trim().split("\n").pop()!) as Figures
-      resolve({ ...f, targetCpuSeconds: procStat(target.pid).cpu - targetCpu0 })
+      resolve({ ...f, targetCpuSeconds: procStat(targetPid).cpu - targetCpu0 })
     })
   })
 
