@@ -15,6 +15,28 @@ import { collect, eventually, fakeConfig, pattern, read10, write10 } from "./sup
 const { nodeLayer } = IscsiClient
 const RESERVED = 0xffffffff
 
+/** One Data-In frame with all of `data` from offset 0 (F set; with GOOD status when `status`). */
+const dataInFrame = (c: FakeTarget.FakeConnection, itt: number, data: Uint8Array, status: boolean) =>
+  Pdu.encode({
+    _tag: "ScsiDataIn",
+    final: true,
+    acknowledge: false,
+    overflow: false,
+    underflow: false,
+    statusPresent: status,
+    status: 0,
+    lun: 0n,
+    itt,
+    ttt: RESERVED,
+    statSN: status ? c.nextStatSN() : 0,
+    expCmdSN: c.expCmdSN,
+    maxCmdSN: c.maxCmdSN,
+    dataSN: 0,
+    bufferOffset: 0,
+    residualCount: 0,
+    data
+  })
+
 describe("Session against the fake target", () => {
   it.live("logs in and serves READ/WRITE from the RAM disk (immediate data and R2T)", () =>
     Effect.gen(function* () {
@@ -224,25 +246,7 @@ describe("Session against the fake target", () => {
       const t = yield* FakeTarget.make({
         handler: (c, pdu) => {
           if (pdu._tag !== "ScsiCommand" || pdu.cdb[0] !== 0x28 || pdu.cdb[5] !== 77) return
-          const frame = Pdu.encode({
-            _tag: "ScsiDataIn",
-            final: true,
-            acknowledge: false,
-            overflow: false,
-            underflow: false,
-            statusPresent: true,
-            status: 0,
-            lun: 0n,
-            itt: pdu.itt,
-            ttt: RESERVED,
-            statSN: c.nextStatSN(),
-            expCmdSN: c.expCmdSN,
-            maxCmdSN: c.maxCmdSN,
-            dataSN: 0,
-            bufferOffset: 0,
-            residualCount: 0,
-            data: pattern(77, 262144, 3)
-          })
+          const frame = dataInFrame(c, pdu.itt, pattern(77, 262144, 3), true)
           c.sendRaw(frame.subarray(0, 48 + 1000))
           rest = () => c.sendRaw(frame.subarray(48 + 1000))
           return true
@@ -281,25 +285,7 @@ describe("Session against the fake target", () => {
               dataSN: 0,
               data: Pdu.encodeHeader(pdu).subarray(0, 48)
             })
-            const frame = Pdu.encode({
-              _tag: "ScsiDataIn",
-              final: true,
-              acknowledge: false,
-              overflow: false,
-              underflow: false,
-              statusPresent: false,
-              status: 0,
-              lun: 0n,
-              itt: pdu.itt,
-              ttt: RESERVED,
-              statSN: 0,
-              expCmdSN: c.expCmdSN,
-              maxCmdSN: c.maxCmdSN,
-              dataSN: 0,
-              bufferOffset: 0,
-              residualCount: 0,
-              data: pattern(78, 262144, 3)
-            })
+            const frame = dataInFrame(c, pdu.itt, pattern(78, 262144, 3), false)
             // the Reject first, then the start of the segment, in one write: the framer places the
             // segment, then the engine fails its task, in the same socket read
             const first = new Uint8Array(reject.length + 48 + 1000)
