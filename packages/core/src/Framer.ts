@@ -175,6 +175,8 @@ class FramerImpl implements Framer {
   private readonly tail = new Uint8Array(8)
   private tailFill = 0
   private tailNeed = 0
+  /** The decoded placed frame, once `placeFrom` completed it. */
+  private placedPdu: Pdu | undefined = undefined
 
   setPlacer(placer: Placer | undefined): void {
     this.placer = placer
@@ -265,7 +267,6 @@ class FramerImpl implements Framer {
     }
     return pos
   }
-  private placedPdu: Pdu | undefined = undefined
 
   private reuseDataIn = false
   private readonly spare: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined]
