@@ -2,6 +2,10 @@ import { defineConfig } from "vitest/config"
 import { projects } from "./vitest.workspace.ts"
 
 export default defineConfig({
+  // The global setup is evaluated in vitest's own `__vitest__` environment: resolve the workspace
+  // packages there to their sources (the "source" export condition), as every package project does,
+  // so `npm test` on a fresh clone needs no build.
+  environments: { __vitest__: { resolve: { conditions: ["source"] } } },
   test: {
     projects,
     // One real tgtd for the whole run: started here, torn down (by pid) when the run ends.
