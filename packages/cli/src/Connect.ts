@@ -12,9 +12,10 @@
  * | ISCSI_TARGET_CHAP_SECRET  | mutual CHAP: the target's secret (or `?target_password=`)          |
  * | ISCSI_INITIATOR_NAME      | our initiator IQN (default: derived from the host name)            |
  *
- * Every invocation logs in with a fresh random ISID (RFC 7143 §11.12.5, format T=10b), so two
- * `iscsi` processes on the same target each get their own session instead of reinstating (and so
- * killing) each other's; within one invocation a target is logged in to once (`SessionCache`).
+ * Sessions come from core's `Pool`, whose ISIDs are unique per process (RFC 7143 §11.12.5, format
+ * T=10b, with a per-process part), so two `iscsi` processes on the same target each get their own
+ * session instead of reinstating (and so killing) each other's; within one invocation a target is
+ * logged in to once (`SessionCache`), when the first command needs it.
  *
  * Not here: the protocol (core's `Pool`, `Discovery`), SCSI (`@effect-iscsi/scsi`).
  */
@@ -123,9 +124,6 @@ export const parsePortal = (text: string): Effect.Effect<IscsiUrl.IscsiUrl, Usag
 export const initiatorName = (env: Env): string =>
   nonEmpty(env.ISCSI_INITIATOR_NAME) ?? IscsiClient.defaultInitiatorName()
 
-/** A random 48-bit ISID in the "random" format (T=10b): one per invocation. */
-export const randomIsid = (): number => 0x80 * 2 ** 40 + Math.floor(Math.random() * 2 ** 40)
-
 /** Session tuning from the command line. */
 export interface SessionOptions {
   readonly connections?: number | undefined
@@ -156,11 +154,11 @@ export const sessionLayer = (
         // A command-line tool reports a lost connection rather than waiting for a reinstatement.
         recovery: false
       }),
-      (config) => Pool.layer({ ...config, isid: randomIsid() })
+      (config) => Pool.layerTarget(config)
     )
   ).pipe(Layer.provide(IscsiClient.nodeLayer()))
 
-/** Log in to a target for the rest of the enclosing scope; the services to run commands with. */
+/** A session on a target for the rest of the enclosing scope (it logs in when the first command needs it). */
 export const openSession = (
   t: TargetUrl,
   env: Env,

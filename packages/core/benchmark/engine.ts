@@ -255,7 +255,7 @@ const viaSession = Effect.gen(function* () {
 }).pipe(Effect.scoped, Effect.provide(layer))
 
 const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { into: buf })).pipe(
-  Effect.provide(Pool.layer(sessionConfig).pipe(Layer.provide(layer)))
+  Effect.provide(Pool.layerTarget(sessionConfig).pipe(Layer.provide(layer)))
 )
 
 const program = mode === "api" ? viaApi : viaSession

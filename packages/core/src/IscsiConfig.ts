@@ -10,9 +10,12 @@
  * | ISCSI_CHAP_USER / ISCSI_CHAP_SECRET  | one-way CHAP (also from the URL)                     | –       |
  * | ISCSI_TARGET_CHAP_USER / ISCSI_TARGET_CHAP_SECRET | mutual CHAP: the target's name and secret | –   |
  * | ISCSI_HEADER_DIGEST / ISCSI_DATA_DIGEST | `CRC32C`, `None`, or a list (`CRC32C,None`)       | None    |
- * | ISCSI_CONNECTIONS                    | MC/S connections                                     | 1       |
+ * | ISCSI_CONNECTIONS                    | MC/S connections to keep (asks the target for as many) | 1     |
+ * | ISCSI_CHAP_ALGORITHMS                | CHAP algorithms to offer, in order (`SHA3-256,SHA256,SHA1,MD5`) | all |
  * | ISCSI_MAX_RECV_DATA_SEGMENT_LENGTH, ISCSI_MAX_BURST_LENGTH, ISCSI_FIRST_BURST_LENGTH | offers | see Negotiation.defaultOffer |
- * | ISCSI_COMMAND_TIMEOUT_MS, ISCSI_LOGIN_TIMEOUT_MS | deadlines                                 | 60000, 15000 |
+ * | ISCSI_COMMAND_TIMEOUT_MS             | total deadline of one command call, retries included | 60000 |
+ * | ISCSI_COMMAND_RETRIES                | attempts after the first for retryable errors        | 5       |
+ * | ISCSI_LOGIN_TIMEOUT_MS               | deadline of one login                                | 15000   |
  * | ISCSI_RECOVERY                       | session recovery on connection loss                  | true    |
  *
  * Secrets are read as `Redacted` and stay redacted.
@@ -23,6 +26,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as IscsiError from "./IscsiError.ts"
 import * as IscsiUrl from "./IscsiUrl.ts"
+import type * as Chap from "./Chap.ts"
 import * as Negotiation from "./Negotiation.ts"
 import type * as Pool from "./Pool.ts"
 
@@ -38,16 +42,21 @@ const digestList = (s: string): ReadonlyArray<"CRC32C" | "None"> =>
 export interface Options {
   readonly initiatorName?: string | undefined
   /**
-   * 48-bit ISID. Default: stable per (initiator name, target), so a reconnect or recovery reuses the
-   * I_T nexus. Two processes with the same initiator name on the same target then replace each
-   * other's sessions (the target reinstates the ISID): give each its own ISID or initiator name.
+   * 48-bit ISID. Default: the pool allocates one per session (unique in this process, kept across
+   * recoveries). Give one only to keep the same I_T nexus across restarts of the program.
    */
   readonly isid?: number | undefined
   readonly chap?: { readonly user: string; readonly secret: Redacted.Redacted<string> } | undefined
   readonly targetChap?: { readonly user: string; readonly secret: Redacted.Redacted<string> } | undefined
+  /** CHAP algorithms to offer, in preference order (default: all we support, strongest first; MD5 is always added). */
+  readonly chapAlgorithms?: ReadonlyArray<Chap.Algorithm> | undefined
   readonly offer?: Partial<Negotiation.Offer> | undefined
+  /** MC/S connections to keep; MaxConnections is offered accordingly (the target may grant fewer). */
   readonly connections?: number | undefined
+  /** Total deadline of one command call, every retry included (default 60 000 ms). */
   readonly commandTimeoutMs?: number | undefined
+  /** Attempts after the first for retryable errors (default 5). */
+  readonly commandRetries?: number | undefined
   readonly loginTimeoutMs?: number | undefined
   readonly keepaliveIntervalMs?: number | undefined
   readonly keepaliveTimeoutMs?: number | undefined
@@ -79,9 +88,22 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<Pool.
         )
       )
     }
+    const connections = options.connections
+    if (connections !== undefined && (!Number.isInteger(connections) || connections < 1 || connections > 65535)) {
+      return yield* Effect.fail(
+        IscsiError.make(
+          new IscsiError.InvalidArgument({
+            message: `connections must be an integer from 1 to 65535, not ${connections}`
+          })
+        )
+      )
+    }
     const offer: Negotiation.Offer = {
       ...Negotiation.defaultOffer,
       ...(u.headerDigest !== undefined ? { headerDigest: u.headerDigest } : {}),
+      ...(connections !== undefined
+        ? { maxConnections: Math.max(connections, Negotiation.defaultOffer.maxConnections) }
+        : {}),
       ...options.offer
     }
     const valid = Negotiation.validateOffer(offer)
@@ -98,17 +120,53 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<Pool.
               _tag: "Chap" as const,
               user: chap.user,
               secret: chap.secret,
-              ...(targetChap !== undefined ? { mutual: targetChap } : {})
+              ...(targetChap !== undefined ? { mutual: targetChap } : {}),
+              ...(options.chapAlgorithms !== undefined ? { algorithms: options.chapAlgorithms } : {})
             },
       offer: valid.success,
-      connections: options.connections,
+      connections,
       commandTimeoutMs: options.commandTimeoutMs,
+      ...(options.commandTimeoutMs !== undefined || options.commandRetries !== undefined
+        ? {
+            policy: {
+              ...(options.commandTimeoutMs !== undefined ? { timeoutMs: options.commandTimeoutMs } : {}),
+              ...(options.commandRetries !== undefined ? { retries: options.commandRetries } : {})
+            }
+          }
+        : {}),
+      ...(u.lun !== undefined ? { lun: u.lun } : {}),
       loginTimeoutMs: options.loginTimeoutMs,
       keepaliveIntervalMs: options.keepaliveIntervalMs,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs,
       recovery: options.recovery
     } satisfies Pool.Config
   })
+
+const ALGORITHMS: Readonly<Record<string, Chap.Algorithm>> = {
+  MD5: "MD5",
+  SHA1: "SHA1",
+  SHA256: "SHA256",
+  SHA3256: "SHA3-256"
+}
+
+/** `SHA-256,MD5` (dashes and case optional) → the CHAP algorithms, or a typed error naming the ones we know. */
+export const parseAlgorithms = (text: string): Effect.Effect<ReadonlyArray<Chap.Algorithm>, IscsiError.IscsiError> => {
+  const names = text
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0)
+  const parsed = names.map((n) => ALGORITHMS[n.toUpperCase().replace(/-/g, "")])
+  const bad = names.filter((_, i) => parsed[i] === undefined)
+  return bad.length > 0 || names.length === 0
+    ? Effect.fail(
+        IscsiError.make(
+          new IscsiError.InvalidArgument({
+            message: `unknown CHAP algorithm ${bad.join(", ") || "(none given)"}: use one or more of SHA3-256, SHA256, SHA1, MD5`
+          })
+        )
+      )
+    : Effect.succeed(parsed as ReadonlyArray<Chap.Algorithm>)
+}
 
 const optional = <A>(c: Config.Config<A>) => Config.option(c)
 const get = <A>(o: Option.Option<A>): A | undefined => (Option.isSome(o) ? o.value : undefined)
@@ -132,6 +190,8 @@ export const fromConfig: Effect.Effect<Pool.Config, IscsiError.IscsiError | Conf
     const mbl = get(yield* optional(Config.Int("ISCSI_MAX_BURST_LENGTH")))
     const fbl = get(yield* optional(Config.Int("ISCSI_FIRST_BURST_LENGTH")))
     const commandTimeoutMs = get(yield* optional(Config.Int("ISCSI_COMMAND_TIMEOUT_MS")))
+    const commandRetries = get(yield* optional(Config.Int("ISCSI_COMMAND_RETRIES")))
+    const chapAlgorithms = get(yield* optional(Config.String("ISCSI_CHAP_ALGORITHMS")))
     const loginTimeoutMs = get(yield* optional(Config.Int("ISCSI_LOGIN_TIMEOUT_MS")))
     const recovery = yield* Config.Boolean("ISCSI_RECOVERY").pipe(Config.withDefault(true))
     const theUrl =
@@ -151,9 +211,9 @@ export const fromConfig: Effect.Effect<Pool.Config, IscsiError.IscsiError | Conf
       ...(dd !== undefined ? { dataDigest: digestList(dd) } : {}),
       ...(mrdsl !== undefined ? { maxRecvDataSegmentLength: mrdsl } : {}),
       ...(mbl !== undefined ? { maxBurstLength: mbl } : {}),
-      ...(fbl !== undefined ? { firstBurstLength: fbl } : {}),
-      ...(connections !== undefined ? { maxConnections: connections } : {})
+      ...(fbl !== undefined ? { firstBurstLength: fbl } : {})
     }
+    const algorithms = chapAlgorithms === undefined ? undefined : yield* parseAlgorithms(chapAlgorithms)
     return yield* fromUrl(theUrl, {
       initiatorName,
       chap: chapUser !== undefined && chapSecret !== undefined ? { user: chapUser, secret: chapSecret } : undefined,
@@ -161,6 +221,8 @@ export const fromConfig: Effect.Effect<Pool.Config, IscsiError.IscsiError | Conf
       offer,
       connections,
       commandTimeoutMs,
+      commandRetries,
+      chapAlgorithms: algorithms,
       loginTimeoutMs,
       recovery: recovery ? {} : false
     })

@@ -154,9 +154,12 @@ export type IscsiErrorReason =
 /** The error of every iSCSI-layer operation. Match on `error.reason._tag`. */
 export class IscsiError extends Data.TaggedError("IscsiError")<{
   readonly reason: IscsiErrorReason
+  /** How many times the command was sent before it failed with this (set by the command runner when more than once). */
+  readonly attempts?: number | undefined
 }> {
   override get message(): string {
-    return `${this.reason._tag}: ${this.reason.message}`
+    const attempts = this.attempts !== undefined && this.attempts > 1 ? ` (after ${this.attempts} attempts)` : ""
+    return `${this.reason._tag}: ${this.reason.message}${attempts}`
   }
   get isRetryable(): boolean {
     return this.reason.isRetryable

@@ -40,6 +40,11 @@ export interface ScsiRequest {
    * COMPARE AND WRITE and PERSISTENT RESERVE OUT must say false.
    */
   readonly idempotent?: boolean | undefined
+  /**
+   * Deadline of this attempt in ms (default: the session's `commandTimeoutMs`). When it passes the
+   * task is aborted (ABORT TASK) and fails with a `Timeout` reason.
+   */
+  readonly timeoutMs?: number | undefined
 }
 
 export interface ScsiResult {
@@ -77,6 +82,7 @@ class Request implements ScsiRequest {
   readonly readInto: Uint8Array | undefined
   readonly attribute: TaskAttribute | undefined
   readonly idempotent: boolean | undefined
+  readonly timeoutMs: number | undefined
   constructor(fields: ScsiRequest) {
     this.lun = fields.lun
     this.cdb = fields.cdb
@@ -86,13 +92,97 @@ class Request implements ScsiRequest {
     this.readInto = fields.readInto
     this.attribute = fields.attribute
     this.idempotent = fields.idempotent
+    this.timeoutMs = fields.timeoutMs
   }
 }
 
+/** What a session learned about a LUN (READ CAPACITY): the block size and the number of blocks. */
+export interface LunGeometry {
+  readonly blockSize: number
+  readonly blocks: number
+}
+
+/**
+ * The LUN geometry a session has learned, kept per LUN by whoever owns the session (the `Pool`):
+ * forgotten when the session is reinstated and when the LUN reports CAPACITY DATA HAS CHANGED.
+ */
+export interface GeometryCache {
+  readonly get: (lun: number) => LunGeometry | undefined
+  readonly set: (lun: number, geometry: LunGeometry) => void
+}
+
+/**
+ * How a command call is bounded and retried. Every field is optional; a call's own policy
+ * (`CommandPolicy` reference, e.g. `Scsi.withPolicy`) wins over the target's (`ScsiTransport.policy`,
+ * from the layer options), which wins over the defaults.
+ */
+export interface CommandPolicy {
+  /**
+   * Total time one command call may take, every attempt, backoff and wait for session recovery
+   * included (default 60 000 ms; 0 = no deadline). When it passes the task is aborted and the call
+   * fails with a `Timeout` reason that says how many attempts were made.
+   */
+  readonly timeoutMs?: number | undefined
+  /** Attempts after the first, for errors whose reason `isRetryable` (default 5). */
+  readonly retries?: number | undefined
+  /** Retry a `Timeout` too (default false: a command that timed out is not sent again). */
+  readonly retryTimeouts?: boolean | undefined
+  /**
+   * Delay between attempts: `(attempt) => ms` for attempt 1, 2, … (default: 10 ms doubling, ±50%
+   * jitter, at most 1 s). The deadline bounds it.
+   */
+  readonly backoff?: ((attempt: number) => number) | undefined
+}
+
+/** The default command policy. */
+export const defaultCommandPolicy = {
+  timeoutMs: 60_000,
+  retries: 5,
+  retryTimeouts: false,
+  backoff: (attempt: number): number => Math.min(1000, 10 * 2 ** (attempt - 1)) * (0.5 + Math.random())
+} as const satisfies CommandPolicy
+
+/** A per-call (or per-program) command policy; see `CommandPolicy`. */
+export const CommandPolicy = Context.Reference<CommandPolicy | undefined>("@effect-iscsi/core/CommandPolicy", {
+  defaultValue: () => undefined
+})
+
+/**
+ * The SCSI transport protocol services (SAM-5 §5.2, §7.11) on one target: execute a task, run a
+ * task management function. Provided by the `Pool` (`Pool.target`, `IscsiLive`); only `execute`
+ * is required of other implementations (test doubles, in-memory disks).
+ */
+export interface ScsiTransportService {
+  readonly execute: (request: ScsiRequest) => Effect.Effect<ScsiResult, IscsiError>
+  /** A task management function (`TaskManagementFunction`) on `lun` (default 0) or the whole target. */
+  readonly taskManagement?:
+    | ((fn: number, options?: { readonly lun?: number | undefined }) => Effect.Effect<void, IscsiError>)
+    | undefined
+  /** What the session learned about its LUNs; commands use it so callers need not pass block sizes. */
+  readonly geometry?: GeometryCache | undefined
+  /** This target's command deadline and retries (from the layer's options). */
+  readonly policy?: CommandPolicy | undefined
+  /** The LUN the target's URL named, if any (`BlockDevice.make()` opens it). */
+  readonly lun?: number | undefined
+}
+
 /** Executes SCSI tasks on one target (a session, or a pool of sessions). Provided by `IscsiLive`. */
-export class ScsiTransport extends Context.Service<
-  ScsiTransport,
-  {
-    readonly execute: (request: ScsiRequest) => Effect.Effect<ScsiResult, IscsiError>
-  }
->()("@effect-iscsi/core/ScsiTransport") {}
+export class ScsiTransport extends Context.Service<ScsiTransport, ScsiTransportService>()(
+  "@effect-iscsi/core/ScsiTransport"
+) {}
+
+/**
+ * The UNIT ATTENTION a CHECK CONDITION carries, from fixed (70h/71h) or descriptor (72h/73h) sense
+ * data (SPC-5 §4.4): its ASC and ASCQ; undefined for any other sense key.
+ */
+export const unitAttention = (
+  sense: Uint8Array | undefined
+): { readonly asc: number; readonly ascq: number } | undefined => {
+  if (sense === undefined || sense.length < 3) return undefined
+  const descriptor = (sense[0]! & 0x7f) >= 0x72
+  const key = descriptor ? sense[1]! & 0x0f : sense[2]! & 0x0f
+  if (key !== 6) return undefined
+  const asc = descriptor ? sense[2] : sense[12]
+  const ascq = descriptor ? sense[3] : sense[13]
+  return asc === undefined ? undefined : { asc, ascq: ascq ?? 0 }
+}

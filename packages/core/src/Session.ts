@@ -13,14 +13,25 @@
  * reopen with a ping, an ABORT TASK to send, an async message. Sequence state (ITT, CmdSN,
  * ExpStatSN, window) lives only in the engine and never leaves this module.
  *
+ * Time: one ticker per session runs while tasks are in flight (a tick every 10 ms, parked when the
+ * session is idle). It expires command deadlines (the session's `commandTimeoutMs`, or a request's
+ * own `timeoutMs`: precise to a tick or two) and watches for CmdSN holes: when ExpCmdSN has not
+ * advanced for `holeTimeoutMs` while a command we sent waits for it — or at once after an MC/S
+ * connection died with commands the target may never have received — it pings every connection,
+ * and if the target still expects a CmdSN it will never get (ERL 0 cannot refill it) the session is
+ * closed with `ConnectionLost` so that session recovery reinstates it.
+ *
  * Interrupting a caller's fiber sends ABORT TASK for its task, waits (bounded) for the answer and
  * frees the ITT; the session stays usable. When a connection dies every task on it fails at once
- * with `ConnectionLost` and new tasks go to the remaining connections (or fail at once when none
- * is left). Closing the scope drains in-flight tasks within a bound, logs out and closes.
+ * with `ConnectionLost`, or, while another connection lives, its idempotent tasks are re-issued
+ * there; the lost connection is logged in again in the background (with backoff) until the session
+ * has the connections it asked for. Closing the scope drains in-flight tasks within a bound, logs
+ * out and closes.
  *
  * Not here: the wire codec (`Pdu`, `Framer`), negotiation and CHAP (`LoginMachine`), SCSI
  * semantics (@effect-iscsi/scsi), session recovery after loss (`Recovery`, when enabled).
  */
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -37,7 +48,8 @@ import * as Lun from "./Lun.ts"
 import type * as Negotiation from "./Negotiation.ts"
 import type * as P from "./PduTypes.ts"
 import { RESERVED_TAG, TaskManagementFunction } from "./PduTypes.ts"
-import type { ScsiRequest, ScsiResult } from "./ScsiTransport.ts"
+import { type ScsiRequest, type ScsiResult, unitAttention } from "./ScsiTransport.ts"
+import * as Serial from "./Serial.ts"
 import * as TextKeys from "./TextKeys.ts"
 import { type Address, Platform, Transport } from "./Transport.ts"
 
@@ -52,17 +64,28 @@ export interface Config {
   readonly isid: number
   readonly auth: LoginMachine.Config["auth"]
   readonly offer: Negotiation.Offer
-  /** Connections to open (MC/S), bounded by the negotiated MaxConnections (default 1). */
+  /**
+   * Connections to keep open (MC/S), bounded by the negotiated MaxConnections (default 1). A
+   * connection the target refuses or loses is logged in again in the background.
+   */
   readonly connections?: number | undefined
   readonly loginTimeoutMs?: number | undefined
   /** Ping a connection silent for this long (default 5000 ms; 0 = no keepalive). */
   readonly keepaliveIntervalMs?: number | undefined
   /** Declare it dead when nothing arrives this long after the ping (default 10000 ms). */
   readonly keepaliveTimeoutMs?: number | undefined
-  /** Per-command deadline (default 60000 ms; 0 = none). Expiry aborts the task and fails with Timeout. */
+  /**
+   * Per-command deadline when the request names none (default 60000 ms; 0 = none). Expiry aborts
+   * the task and fails with Timeout.
+   */
   readonly commandTimeoutMs?: number | undefined
   /** Ping to reopen a closed CmdSN window after this long (default 500 ms). */
   readonly windowPingMs?: number | undefined
+  /**
+   * How long ExpCmdSN may stand still while a command we sent waits for it before the target is
+   * asked (NOP) whether it is missing a CmdSN (default 5000 ms).
+   */
+  readonly holeTimeoutMs?: number | undefined
   /** Graceful shutdown: how long to wait for in-flight tasks before logging out (default 10000 ms). */
   readonly drainTimeoutMs?: number | undefined
 }
@@ -71,6 +94,16 @@ export type SessionEvent =
   | Engine.EngineEvent
   | { readonly _tag: "ConnectionUp"; readonly cid: number }
   | { readonly _tag: "ConnectionDown"; readonly cid: number; readonly error: IscsiError.IscsiError }
+  | { readonly _tag: "ConnectionRefused"; readonly error: IscsiError.IscsiError }
+  | { readonly _tag: "CmdSNHole"; readonly expCmdSN: number; readonly waiting: number }
+  /** A command ended in CHECK CONDITION, UNIT ATTENTION (sense key 6): the raw sense, its ASC/ASCQ. */
+  | {
+      readonly _tag: "UnitAttention"
+      readonly lun: bigint
+      readonly asc: number
+      readonly ascq: number
+      readonly sense: Uint8Array
+    }
   | { readonly _tag: "SessionClosed"; readonly error: IscsiError.IscsiError }
 
 export interface Info {
@@ -81,6 +114,12 @@ export interface Info {
   readonly targetAlias: string | undefined
   readonly params: Negotiation.OperationalParameters
   readonly address: Address
+  /** Connections asked for (`Config.connections`, at least 1). */
+  readonly connectionsWanted: number
+  /** Connections the session keeps: the ones asked for, within the negotiated MaxConnections. */
+  readonly connectionsGranted: number
+  /** When the leading login completed (ms since the epoch). */
+  readonly loggedInAt: number
 }
 
 export interface Session {
@@ -117,6 +156,8 @@ export interface Session {
   }>
   /** Resolves when the session is closed (logout, loss of all connections). */
   readonly closed: Effect.Effect<IscsiError.IscsiError>
+  /** Is the session open with a connection to send on? (Synchronous: the pool's data path asks it.) */
+  readonly usable: () => boolean
 }
 
 type Signal =
@@ -139,6 +180,12 @@ const err = {
  */
 const DIRECT_READ_MIN = 8192
 
+/** The session ticker's period: command deadlines and the CmdSN-hole watch count in these. */
+const TICK_MS = 10
+
+/** Ticks until a deadline `ms` from now: it passes between `ms` and `ms + 2 ticks`. */
+const ticksFor = (ms: number): number => Math.ceil(ms / TICK_MS) + 1
+
 const completionToEffect =
   <A>(resume: (effect: Effect.Effect<A, IscsiError.IscsiError>) => void): Engine.Completion<A> =>
   (r) =>
@@ -154,365 +201,504 @@ const TMF_RESPONSES: Record<number, string> = {
   255: "function rejected"
 }
 
-/** Open a session (leading login, then the other connections) in the current scope. */
-export const make = Effect.fn("Session.make")(function* (
-  config: Config
-): Effect.fn.Return<Session, IscsiError.IscsiError, Transport | Platform | Scope.Scope> {
-  const platform = yield* Platform
-  const transport = yield* Transport
-  const sessionScope = yield* Effect.scope
-  const sessionType = config.sessionType ?? "Normal"
-  const keepaliveInterval = config.keepaliveIntervalMs ?? 5000
-  const keepaliveTimeout = config.keepaliveTimeoutMs ?? 10000
-  const commandTimeout = config.commandTimeoutMs ?? 60000
-  const windowPing = config.windowPingMs ?? 500
-  const drainTimeout = config.drainTimeoutMs ?? 10000
+/** The timing knobs of a session, defaults applied. */
+interface Timing {
+  readonly keepaliveInterval: number
+  readonly keepaliveTimeout: number
+  readonly commandTimeout: number
+  readonly windowPing: number
+  readonly holeTimeout: number
+  readonly drainTimeout: number
+}
 
-  const loginConfig = (
-    cid: number,
-    tsih: number,
-    cmdSN: number,
-    session?: Negotiation.OperationalParameters
-  ): LoginMachine.Config => ({
-    initiatorName: config.initiatorName,
-    ...(config.initiatorAlias !== undefined ? { initiatorAlias: config.initiatorAlias } : {}),
-    sessionType,
-    ...(config.targetName !== undefined ? { targetName: config.targetName } : {}),
-    isid: config.isid,
-    tsih,
-    cid,
-    itt: 0,
-    cmdSN,
-    expStatSN: 0,
-    auth: config.auth,
-    offer: config.offer,
-    leading: tsih === 0,
-    ...(session !== undefined ? { session } : {})
+/**
+ * Everything the parts of one session share: the engine state, the scopes, the signal queue and the
+ * few mutable facts of the Effect shell. Built once by `make`; the functions below take it.
+ */
+interface Shell {
+  readonly config: Config
+  readonly timing: Timing
+  readonly platform: Platform["Service"]
+  readonly transport: Transport["Service"]
+  readonly scope: Scope.Scope
+  readonly state: Engine.SessionState
+  readonly params: Negotiation.OperationalParameters
+  readonly engineParams: Engine.EngineParams
+  readonly tsih: number
+  readonly address: Address
+  readonly events: PubSub.PubSub<SessionEvent>
+  readonly signals: Queue.Queue<Signal>
+  readonly connScopes: Map<Engine.Conn, Scope.Closeable>
+  readonly closedLatch: Latch.Latch
+  /** Open while tasks are in flight (or a hole is suspected): the ticker runs. */
+  readonly busy: Latch.Latch
+  /** Connections the session keeps (asked for, within MaxConnections). */
+  readonly granted: number
+  closedWith: IscsiError.IscsiError | undefined
+  nextCid: number
+  windowPingScheduled: boolean
+  keeperRunning: boolean
+  /** Ticks counted while busy. */
+  tick: number
+  /** CmdSN-hole watch: the ExpCmdSN last seen, since when (tick), a probe in flight, a loss to check now. */
+  hole: { lastExp: number; since: number; probing: boolean; suspect: number | undefined }
+}
+
+const provideShell = <A, E, R>(s: Shell, eff: Effect.Effect<A, E, R>) =>
+  eff.pipe(Effect.provideService(Transport, s.transport), Effect.provideService(Platform, s.platform))
+
+const loginConfig = (
+  config: Config,
+  cid: number,
+  tsih: number,
+  cmdSN: number,
+  session?: Negotiation.OperationalParameters
+): LoginMachine.Config => ({
+  initiatorName: config.initiatorName,
+  ...(config.initiatorAlias !== undefined ? { initiatorAlias: config.initiatorAlias } : {}),
+  sessionType: config.sessionType ?? "Normal",
+  ...(config.targetName !== undefined ? { targetName: config.targetName } : {}),
+  isid: config.isid,
+  tsih,
+  cid,
+  itt: 0,
+  cmdSN,
+  expStatSN: 0,
+  auth: config.auth,
+  offer: config.offer,
+  leading: tsih === 0,
+  ...(session !== undefined ? { session } : {})
+})
+
+const closeSession = (s: Shell, error: IscsiError.IscsiError) =>
+  Effect.sync(() => {
+    if (s.closedWith !== undefined) return
+    s.closedWith = error
+    s.state.close(error)
+    PubSub.publishUnsafe(s.events, { _tag: "SessionClosed", error })
+    // let the ticker see the close and end
+    Latch.openUnsafe(s.busy)
+  }).pipe(Effect.andThen(s.closedLatch.open))
+
+// ---- connections --------------------------------------------------------------------------------
+
+/** Run a logged-in connection: engine Conn, framing, writer/reader/pinger, placement. */
+const attach = (s: Shell, connected: Login.Connected, scope: Scope.Closeable, cid: number) =>
+  Effect.gen(function* () {
+    const { state, params, platform } = s
+    const conn = new Engine.Conn(cid, state, s.engineParams, platform.crc32c, connected.result.statSN)
+    const framer = connected.framer
+    framer.setDigests(params.headerDigest, params.dataDigest, platform.crc32c)
+    framer.setMaxDataSegmentLength(params.maxRecvDataSegmentLength)
+    const outbox = yield* Queue.unbounded<Uint8Array>()
+    const channel = connected.channel
+    const writeNow = channel.writeNow
+    conn.write =
+      writeNow !== undefined
+        ? // straight to the socket, batched per event-loop turn by the transport (npm run bench)
+          (frames) => {
+            for (let i = 0; i < frames.length; i++) state.stats.bytesOut += frames[i]!.length
+            writeNow(frames)
+          }
+        : (frames) => {
+            Queue.offerAllUnsafe(outbox, frames)
+          }
+    // the engine copies Data-In out at once: the framer may reuse its assembly buffers
+    framer.setReuseDataInBuffers(true)
+    /** Frame one received chunk and run the engine on its PDUs (synchronous, plain code). */
+    const onChunk = (chunk: Uint8Array): void => {
+      if (conn.dead !== undefined) return
+      state.stats.bytesIn += chunk.length
+      const r = framer.push(chunk)
+      if (r._tag === "Failure") return conn.kill(r.failure)
+      if (r.success.length > 0) conn.receive(r.success)
+    }
+    // without push mode: a reader fiber pulls batches of chunks
+    const reader = Effect.gen(function* () {
+      while (conn.dead === undefined) {
+        const chunks = yield* channel.pull
+        for (let i = 0; i < chunks.length && conn.dead === undefined; i++) onChunk(chunks[i]!)
+      }
+    }).pipe(Effect.catch((e) => Effect.sync(() => conn.kill(e))))
+    const writer = Effect.gen(function* () {
+      for (;;) {
+        const batch = yield* Queue.takeAll(outbox)
+        if (conn.dead !== undefined) return
+        let n = 0
+        for (let i = 0; i < batch.length; i++) n += batch[i]!.length
+        state.stats.bytesOut += n
+        yield* channel.writeAll(batch)
+      }
+    }).pipe(Effect.catch((e) => Effect.sync(() => conn.kill(e))))
+    if (channel.receive === undefined) yield* Effect.forkIn(reader, scope)
+    if (writeNow === undefined) yield* Effect.forkIn(writer, scope)
+    yield* Effect.forkIn(keepalive(s, conn, scope), scope)
+    yield* Scope.addFinalizer(scope, channel.destroy)
+    s.connScopes.set(conn, scope)
+    state.conns.push(conn)
+    PubSub.publishUnsafe(s.events, { _tag: "ConnectionUp", cid })
+    // push mode: the transport runs `onChunk` from its read callback (no fiber hop per read); a
+    // Data-In segment that straddles reads goes straight into its task's buffer (Conn.place), and
+    // the transport may read the rest of it there directly (`nextBuffer`)
+    if (channel.receive !== undefined) {
+      framer.setPlacer(conn)
+      conn.onRevoke = () => {
+        framer.revokePlacement()
+        channel.revokeBuffer?.()
+      }
+      channel.receive({
+        onChunk,
+        onClose: (e) => conn.kill(e),
+        nextBuffer: () => (conn.dead === undefined ? framer.directBuffer(DIRECT_READ_MIN) : undefined),
+        readLimit: () => framer.readLimit()
+      })
+    }
+    return conn
   })
 
-  const provide = <A, E, R>(eff: Effect.Effect<A, E, R>) =>
-    eff.pipe(Effect.provideService(Transport, transport), Effect.provideService(Platform, platform))
-
-  // ---- leading login ----------------------------------------------------------------------------
-  const firstScope = yield* Scope.fork(sessionScope)
-  const first = yield* Login.connect({
-    address: config.address,
-    config: loginConfig(0, 0, 1),
-    timeoutMs: config.loginTimeoutMs
-  }).pipe(Scope.provide(firstScope), provide)
-  const params = first.result.params
-  const tsih = first.result.tsih
-  const state = new Engine.SessionState(first.result.expCmdSN, first.result.expCmdSN, first.result.maxCmdSN)
-  const events = yield* PubSub.unbounded<SessionEvent>()
-  const signals = yield* Queue.unbounded<Signal>()
-  const connScopes = new Map<Engine.Conn, Scope.Closeable>()
-  let closedWith: IscsiError.IscsiError | undefined
-  const closedLatch = yield* Latch.make(false)
-  let nextCid = 1
-  let windowPingScheduled = false
-
-  const engineParams: Engine.EngineParams = {
-    headerDigest: params.headerDigest,
-    dataDigest: params.dataDigest,
-    maxXmitDataSegmentLength: params.maxXmitDataSegmentLength,
-    maxRecvDataSegmentLength: params.maxRecvDataSegmentLength,
-    firstBurstLength: params.firstBurstLength,
-    maxBurstLength: params.maxBurstLength,
-    initialR2T: params.initialR2T,
-    immediateData: params.immediateData,
-    maxOutstandingR2T: params.maxOutstandingR2T
-  }
-
-  state.onEvent = (event) => {
-    PubSub.publishUnsafe(events, event)
-    if (event._tag === "AsyncMessage") {
-      Queue.offerUnsafe(signals, { _tag: "Async", conn: event.cid, message: event.message })
+/** NOP-Out a connection that has been silent for an interval; dead when nothing answers in time. */
+const keepalive = (s: Shell, conn: Engine.Conn, scope: Scope.Scope) =>
+  Effect.gen(function* () {
+    const { keepaliveInterval, keepaliveTimeout } = s.timing
+    if (keepaliveInterval <= 0) return
+    // a counter of received batches, not a clock read per batch (npm run bench)
+    let seen = conn.received
+    for (;;) {
+      yield* Effect.sleep(Duration.millis(keepaliveInterval))
+      if (conn.dead !== undefined) return
+      if (conn.received !== seen) {
+        seen = conn.received
+        continue
+      }
+      // silent for a whole interval: ping; any PDU received before the deadline counts as liveness
+      yield* Effect.forkIn(Effect.ignore(pingOn(s, conn)), scope)
+      yield* Effect.sleep(Duration.millis(keepaliveTimeout))
+      if (conn.dead !== undefined) return
+      if (conn.received === seen) {
+        conn.kill(err.timeout("keepalive", keepaliveTimeout))
+        return
+      }
+      seen = conn.received
     }
-  }
-  state.onConnectionDead = (conn, error) => {
-    Queue.offerUnsafe(signals, { _tag: "Dead", conn, error })
-  }
-  state.onWindowClosed = () => {
-    if (windowPingScheduled) return
-    windowPingScheduled = true
-    Queue.offerUnsafe(signals, { _tag: "WindowClosed" })
-  }
+  })
 
-  const closeSession = (error: IscsiError.IscsiError) =>
-    Effect.sync(() => {
-      if (closedWith !== undefined) return
-      closedWith = error
-      state.close(error)
-      PubSub.publishUnsafe(events, { _tag: "SessionClosed", error })
-    }).pipe(Effect.andThen(closedLatch.open))
-
-  // ---- connections ------------------------------------------------------------------------------
-  const attach = (connected: Login.Connected, scope: Scope.Closeable, cid: number) =>
-    Effect.gen(function* () {
-      const conn = new Engine.Conn(cid, state, engineParams, platform.crc32c, connected.result.statSN)
-      const framer = connected.framer
-      framer.setDigests(params.headerDigest, params.dataDigest, platform.crc32c)
-      framer.setMaxDataSegmentLength(params.maxRecvDataSegmentLength)
-      const outbox = yield* Queue.unbounded<Uint8Array>()
-      const writeNow = connected.channel.writeNow
-      conn.write =
-        writeNow !== undefined
-          ? // straight to the socket, batched per event-loop turn by the transport (npm run bench)
-            (frames) => {
-              for (let i = 0; i < frames.length; i++) state.stats.bytesOut += frames[i]!.length
-              writeNow(frames)
-            }
-          : (frames) => {
-              Queue.offerAllUnsafe(outbox, frames)
-            }
-      const channel = connected.channel
-      // the engine copies Data-In out at once: the framer may reuse its assembly buffers
-      framer.setReuseDataInBuffers(true)
-      /** Frame one received chunk and run the engine on its PDUs (synchronous, plain code). */
-      const onChunk = (chunk: Uint8Array): void => {
-        if (conn.dead !== undefined) return
-        state.stats.bytesIn += chunk.length
-        const r = framer.push(chunk)
-        if (r._tag === "Failure") return conn.kill(r.failure)
-        if (r.success.length > 0) conn.receive(r.success)
-      }
-      // without push mode: a reader fiber pulls batches of chunks
-      const reader = Effect.gen(function* () {
-        while (conn.dead === undefined) {
-          const chunks = yield* channel.pull
-          for (let i = 0; i < chunks.length && conn.dead === undefined; i++) onChunk(chunks[i]!)
-        }
-      }).pipe(Effect.catch((e) => Effect.sync(() => conn.kill(e))))
-      const writer = Effect.gen(function* () {
-        for (;;) {
-          const batch = yield* Queue.takeAll(outbox)
-          if (conn.dead !== undefined) return
-          let n = 0
-          for (let i = 0; i < batch.length; i++) n += batch[i]!.length
-          state.stats.bytesOut += n
-          yield* channel.writeAll(batch)
-        }
-      }).pipe(Effect.catch((e) => Effect.sync(() => conn.kill(e))))
-      const pinger = Effect.gen(function* () {
-        if (keepaliveInterval <= 0) return
-        // a counter of received batches, not a clock read per batch (npm run bench)
-        let seen = conn.received
-        for (;;) {
-          yield* Effect.sleep(Duration.millis(keepaliveInterval))
-          if (conn.dead !== undefined) return
-          if (conn.received !== seen) {
-            seen = conn.received
-            continue
-          }
-          // silent for a whole interval: ping; any PDU received before the deadline counts as liveness
-          yield* Effect.forkIn(Effect.ignore(pingOn(conn)), scope)
-          yield* Effect.sleep(Duration.millis(keepaliveTimeout))
-          if (conn.dead !== undefined) return
-          if (conn.received === seen) {
-            conn.kill(err.timeout("keepalive", keepaliveTimeout))
-            return
-          }
-          seen = conn.received
-        }
-      })
-      if (channel.receive === undefined) yield* Effect.forkIn(reader, scope)
-      if (writeNow === undefined) yield* Effect.forkIn(writer, scope)
-      yield* Effect.forkIn(pinger, scope)
-      yield* Scope.addFinalizer(scope, channel.destroy)
-      connScopes.set(conn, scope)
-      state.conns.push(conn)
-      PubSub.publishUnsafe(events, { _tag: "ConnectionUp", cid })
-      // push mode: the transport runs `onChunk` from its read callback (no fiber hop per read); a
-      // Data-In segment that straddles reads goes straight into its task's buffer (Conn.place), and
-      // the transport may read the rest of it there directly (`nextBuffer`)
-      if (channel.receive !== undefined) {
-        framer.setPlacer(conn)
-        conn.onRevoke = () => {
-          framer.revokePlacement()
-          channel.revokeBuffer?.()
-        }
-        channel.receive({
-          onChunk,
-          onClose: (e) => conn.kill(e),
-          nextBuffer: () => (conn.dead === undefined ? framer.directBuffer(DIRECT_READ_MIN) : undefined),
-          readLimit: () => framer.readLimit()
-        })
-      }
-      return conn
-    })
-
-  const dropConn = (conn: Engine.Conn, error: IscsiError.IscsiError) =>
-    Effect.gen(function* () {
-      const i = state.conns.indexOf(conn)
-      if (i >= 0) state.conns.splice(i, 1)
-      // MC/S failover: while another connection lives, idempotent SCSI tasks of the dead one are
-      // re-issued on it (new ITT and CmdSN, in their original order); everything else fails now
-      // (session recovery, when enabled, re-issues those after a full loss).
-      const failover = closedWith === undefined && state.pickConn() !== undefined
-      const reissue: Array<Engine.ScsiTask> = []
-      for (const task of [...state.tasks.values()]) {
-        if (task.conn !== conn) continue
-        if (failover && task instanceof Engine.ScsiTask && task.reissuable) {
-          state.release(task)
-          task.resetForReissue()
-          reissue.push(task)
-        } else {
-          state.failTask(task, error)
-        }
-      }
-      for (const task of reissue) state.submit(task)
-      const scope = connScopes.get(conn)
-      connScopes.delete(conn)
-      PubSub.publishUnsafe(events, { _tag: "ConnectionDown", cid: conn.cid, error })
-      if (scope !== undefined) yield* Scope.close(scope, Exit.void)
-      if (state.conns.length === 0) yield* closeSession(error)
-    })
-
-  // ---- requests ---------------------------------------------------------------------------------
-  /** The caller gave up on a task without an abort: drop it from the window queue, or ignore its answer. */
-  const cancelTask = (task: Engine.Task) =>
-    Effect.sync(() => {
-      if (task.finished) return
-      task.finished = true
-      if (!state.unqueue(task)) task.abandoned = true
-      state.release(task)
-    })
-
-  const simple = <A>(
-    immediate: boolean,
-    build: (task: Engine.SimpleTask<A>, conn: Engine.Conn) => P.InitiatorPdu,
-    accept: (pdu: P.TargetPdu) => A | IscsiError.IscsiError,
-    conn?: Engine.Conn
-  ) =>
-    Effect.callback<A, IscsiError.IscsiError>((resume) => {
-      const task = new Engine.SimpleTask<A>(immediate, build, accept, completionToEffect(resume))
-      state.submit(task, conn)
-      return cancelTask(task)
-    })
-
-  const pingOn = (conn?: Engine.Conn) =>
-    simple<void>(
-      true,
-      (task, c) => ({
-        _tag: "NopOut",
-        immediate: true,
-        lun: 0n,
-        itt: task.itt,
-        ttt: RESERVED_TAG,
-        cmdSN: state.cmdSN,
-        expStatSN: c.expStatSN,
-        data: new Uint8Array(0)
-      }),
-      (pdu) =>
-        pdu._tag === "NopIn"
-          ? undefined
-          : IscsiError.make(new IscsiError.ProtocolError({ message: `NOP-Out answered by ${pdu._tag}` })),
-      conn
-    )
-
-  const tmfRaw = (fn: number, lun: bigint, referencedTaskTag: number, refCmdSN: number, conn?: Engine.Conn) =>
-    simple<number>(
-      true,
-      (task, c) => ({
-        _tag: "TaskManagementRequest",
-        immediate: true,
-        function: fn,
-        lun,
-        itt: task.itt,
-        referencedTaskTag,
-        cmdSN: state.cmdSN,
-        expStatSN: c.expStatSN,
-        refCmdSN,
-        expDataSN: 0
-      }),
-      (pdu) =>
-        pdu._tag === "TaskManagementResponse"
-          ? pdu.response
-          : IscsiError.make(new IscsiError.ProtocolError({ message: `TMF answered by ${pdu._tag}` })),
-      conn
-    )
-
-  /** ABORT TASK for a task the caller gave up on; frees its ITT when answered (or after 5 s). */
-  const abortTask = (task: Engine.Task & { readonly lun: bigint }) =>
-    Effect.gen(function* () {
-      const conn = task.conn
-      if (conn === undefined || conn.dead !== undefined) return
-      yield* tmfRaw(TaskManagementFunction.AbortTask, task.lun, task.itt, task.cmdSN, conn).pipe(
-        Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.succeed(-1) }),
-        Effect.ignore
+/** Log in one more connection of this session (MC/S) and run it. */
+const addConnection = (s: Shell): Effect.Effect<number, IscsiError.IscsiError> =>
+  Effect.gen(function* () {
+    if (s.closedWith !== undefined) return yield* Effect.fail(s.closedWith)
+    const limit = Math.max(1, s.params.maxConnections)
+    if (s.state.conns.length >= limit) {
+      return yield* Effect.fail(err.invalid(`MaxConnections=${limit} reached`))
+    }
+    const cid = s.nextCid++
+    const scope = yield* Scope.fork(s.scope)
+    const connected = yield* provideShell(
+      s,
+      Login.connect({
+        address: s.address,
+        config: loginConfig(s.config, cid, s.tsih, s.state.cmdSN, s.params),
+        timeoutMs: s.config.loginTimeoutMs
+      }).pipe(
+        Scope.provide(scope),
+        Effect.tapError(() => Scope.close(scope, Exit.void))
       )
-    }).pipe(Effect.ensuring(Effect.sync(() => state.release(task))))
+    )
+    yield* attach(s, connected, scope, cid)
+    return cid
+  }).pipe(Effect.withSpan("Session.addConnection"))
 
-  /** A broken task needs an ABORT TASK (one function for every task, not a closure per command). */
-  const onAbortNeeded = (t: Engine.ScsiTask) => Queue.offerUnsafe(signals, { _tag: "Abort", task: t })
-
-  const execute = (request: ScsiRequest): Effect.Effect<ScsiResult, IscsiError.IscsiError> => {
-    if (closedWith !== undefined) return Effect.fail(closedWith)
-    let lun: bigint
-    if (typeof request.lun === "bigint") lun = request.lun
-    else {
-      const r = Lun.encodeResult(request.lun)
-      if (r._tag === "Failure") return Effect.fail(r.failure)
-      lun = r.success
-    }
-    return Effect.callback<ScsiResult, IscsiError.IscsiError>((resume) => {
-      const task = new Engine.ScsiTask(lun, request, completionToEffect(resume))
-      task.onAbortNeeded = onAbortNeeded
-      if (commandTimeout > 0) task.deadline = sweepTick + deadlineTicks
-      state.stats.commands++
-      state.submit(task)
-      return Effect.suspend(() => {
-        if (task.finished) return Effect.void
-        task.finished = true
-        if (state.unqueue(task)) {
-          state.release(task)
-          return Effect.void
+/**
+ * Keep the session at its granted connection count: log lost or refused connections in again, with
+ * backoff (250 ms doubling to 5 s), for as long as the session lives. One keeper at a time.
+ */
+const keepConnections = (s: Shell) =>
+  Effect.suspend(() => {
+    if (s.keeperRunning || s.closedWith !== undefined || s.state.conns.length >= s.granted) return Effect.void
+    s.keeperRunning = true
+    const time2Wait = Math.min(s.params.defaultTime2Wait * 1000, 5000)
+    return Effect.gen(function* () {
+      let delay = Math.max(250, time2Wait)
+      while (s.closedWith === undefined && s.state.conns.length > 0 && s.state.conns.length < s.granted) {
+        yield* Effect.sleep(Duration.millis(delay))
+        if (s.closedWith !== undefined || s.state.conns.length === 0) return
+        const r = yield* Effect.exit(addConnection(s))
+        if (Exit.isFailure(r)) {
+          refused(s, r.cause)
+          delay = Math.min(delay * 2, 5000)
+        } else {
+          delay = Math.max(250, time2Wait)
         }
-        task.abandoned = true
-        // its buffer is the caller's again: nothing more is written into it
-        task.conn?.relinquish(task)
-        // the caller leaves now (a timeout must not wait for the target); the abort runs in the
-        // session's scope and frees the ITT when answered (bounded)
-        return Effect.asVoid(Effect.forkIn(abortTask(task), sessionScope))
-      })
-    })
-  }
+      }
+    }).pipe(Effect.ensuring(Effect.sync(() => (s.keeperRunning = false))), Effect.forkIn(s.scope), Effect.asVoid)
+  })
 
-  /**
-   * Command deadlines: one sweeper per session instead of a timer and a race per command (npm run
-   * bench: −20 µs CPU and −20% latency per command at queue depth 1), counting ticks of
-   * commandTimeout/10 (10 ms … 1 s): a command expires after 10 to 11 ticks (no clock read per
-   * command). Expiry is detected within one tick after the deadline.
-   */
-  const sweepEvery = Math.min(1000, Math.max(10, Math.floor(commandTimeout / 10)))
-  const deadlineTicks = Math.ceil(commandTimeout / sweepEvery) + 1
-  let sweepTick = 1
-  const sweepDeadlines = Effect.gen(function* () {
-    while (closedWith === undefined) {
-      yield* Effect.sleep(Duration.millis(sweepEvery))
-      const now = ++sweepTick
+/** Publish why a connection could not be added. */
+const refused = (s: Shell, cause: Cause.Cause<IscsiError.IscsiError>): void => {
+  const found = Cause.findError(cause)
+  if (found._tag === "Success") PubSub.publishUnsafe(s.events, { _tag: "ConnectionRefused", error: found.success })
+}
+
+/** A connection died or was removed: fail or move its tasks, close it, maybe close the session. */
+const dropConn = (s: Shell, conn: Engine.Conn, error: IscsiError.IscsiError, replace: boolean) =>
+  Effect.gen(function* () {
+    const { state } = s
+    const i = state.conns.indexOf(conn)
+    if (i >= 0) state.conns.splice(i, 1)
+    // MC/S failover: while another connection lives, idempotent SCSI tasks of the dead one are
+    // re-issued on it (new ITT and CmdSN, in their original order); everything else fails now
+    // (session recovery, when enabled, re-issues those after a full loss).
+    const failover = s.closedWith === undefined && state.pickConn() !== undefined
+    const reissue: Array<Engine.ScsiTask> = []
+    let unreceived: number | undefined
+    for (const task of state.tasks.values()) {
+      if (task.conn !== conn) continue
+      // a command the target may never have received leaves a CmdSN hole behind it
+      if (task.sent && !task.immediate && Serial.gte(task.cmdSN, state.expCmdSN)) {
+        if (unreceived === undefined || Serial.lt(task.cmdSN, unreceived)) unreceived = task.cmdSN
+      }
+      if (failover && task instanceof Engine.ScsiTask && task.reissuable) {
+        state.release(task)
+        task.resetForReissue()
+        reissue.push(task)
+      } else {
+        state.failTask(task, error)
+      }
+    }
+    if (failover && unreceived !== undefined) {
+      // check the survivors at once rather than after holeTimeoutMs
+      s.hole.suspect = unreceived
+      Latch.openUnsafe(s.busy)
+    }
+    for (const task of reissue) state.submit(task)
+    const scope = s.connScopes.get(conn)
+    s.connScopes.delete(conn)
+    PubSub.publishUnsafe(s.events, { _tag: "ConnectionDown", cid: conn.cid, error })
+    if (scope !== undefined) yield* Scope.close(scope, Exit.void)
+    if (state.conns.length === 0) yield* closeSession(s, error)
+    else if (replace) yield* keepConnections(s)
+  })
+
+// ---- tasks --------------------------------------------------------------------------------------
+
+/** The caller gave up on a task without an abort: drop it from the window queue, or ignore its answer. */
+const cancelTask = (s: Shell, task: Engine.Task) =>
+  Effect.sync(() => {
+    if (task.finished) return
+    task.finished = true
+    if (!s.state.unqueue(task)) task.abandoned = true
+    s.state.release(task)
+  })
+
+const simple = <A>(
+  s: Shell,
+  immediate: boolean,
+  build: (task: Engine.SimpleTask<A>, conn: Engine.Conn) => P.InitiatorPdu,
+  accept: (pdu: P.TargetPdu) => A | IscsiError.IscsiError,
+  conn?: Engine.Conn
+) =>
+  Effect.callback<A, IscsiError.IscsiError>((resume) => {
+    const task = new Engine.SimpleTask<A>(immediate, build, accept, completionToEffect(resume))
+    s.state.submit(task, conn)
+    return cancelTask(s, task)
+  })
+
+const pingOn = (s: Shell, conn?: Engine.Conn) =>
+  simple<void>(
+    s,
+    true,
+    (task, c) => ({
+      _tag: "NopOut",
+      immediate: true,
+      lun: 0n,
+      itt: task.itt,
+      ttt: RESERVED_TAG,
+      cmdSN: s.state.cmdSN,
+      expStatSN: c.expStatSN,
+      data: new Uint8Array(0)
+    }),
+    (pdu) =>
+      pdu._tag === "NopIn"
+        ? undefined
+        : IscsiError.make(new IscsiError.ProtocolError({ message: `NOP-Out answered by ${pdu._tag}` })),
+    conn
+  )
+
+const tmfRaw = (s: Shell, fn: number, lun: bigint, referencedTaskTag: number, refCmdSN: number, conn?: Engine.Conn) =>
+  simple<number>(
+    s,
+    true,
+    (task, c) => ({
+      _tag: "TaskManagementRequest",
+      immediate: true,
+      function: fn,
+      lun,
+      itt: task.itt,
+      referencedTaskTag,
+      cmdSN: s.state.cmdSN,
+      expStatSN: c.expStatSN,
+      refCmdSN,
+      expDataSN: 0
+    }),
+    (pdu) =>
+      pdu._tag === "TaskManagementResponse"
+        ? pdu.response
+        : IscsiError.make(new IscsiError.ProtocolError({ message: `TMF answered by ${pdu._tag}` })),
+    conn
+  )
+
+/** ABORT TASK for a task the caller gave up on; frees its ITT when answered (or after 5 s). */
+const abortTask = (s: Shell, task: Engine.Task & { readonly lun: bigint }) =>
+  Effect.gen(function* () {
+    const conn = task.conn
+    if (conn === undefined || conn.dead !== undefined) return
+    yield* tmfRaw(s, TaskManagementFunction.AbortTask, task.lun, task.itt, task.cmdSN, conn).pipe(
+      Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.succeed(-1) }),
+      Effect.ignore
+    )
+  }).pipe(Effect.ensuring(Effect.sync(() => s.state.release(task))))
+
+/** Submit one SCSI task; interruption abandons it (ABORT TASK in the background). */
+const execute = (
+  s: Shell,
+  onAbortNeeded: (t: Engine.ScsiTask) => void,
+  request: ScsiRequest
+): Effect.Effect<ScsiResult, IscsiError.IscsiError> => {
+  if (s.closedWith !== undefined) return Effect.fail(s.closedWith)
+  let lun: bigint
+  if (typeof request.lun === "bigint") lun = request.lun
+  else {
+    const r = Lun.encodeResult(request.lun)
+    if (r._tag === "Failure") return Effect.fail(r.failure)
+    lun = r.success
+  }
+  const timeout = request.timeoutMs ?? s.timing.commandTimeout
+  return Effect.callback<ScsiResult, IscsiError.IscsiError>((resume) => {
+    const task = new Engine.ScsiTask(lun, request, completionToEffect(resume))
+    task.onAbortNeeded = onAbortNeeded
+    if (timeout > 0) {
+      task.deadline = s.tick + ticksFor(timeout)
+      task.timeoutMs = timeout
+    }
+    s.state.stats.commands++
+    s.state.submit(task)
+    // wake the ticker (a flag check when it already runs)
+    if (!Latch.isOpen(s.busy)) Latch.openUnsafe(s.busy)
+    return Effect.suspend(() => {
+      if (task.finished) return Effect.void
+      task.finished = true
+      if (s.state.unqueue(task)) {
+        s.state.release(task)
+        return Effect.void
+      }
+      task.abandoned = true
+      // its buffer is the caller's again: nothing more is written into it
+      task.conn?.relinquish(task)
+      // the caller leaves now (a timeout must not wait for the target); the abort runs in the
+      // session's scope and frees the ITT when answered (bounded)
+      return Effect.asVoid(Effect.forkIn(abortTask(s, task), s.scope))
+    })
+  })
+}
+
+// ---- the ticker: deadlines and CmdSN holes --------------------------------------------------------
+
+/**
+ * Tick every 10 ms while tasks are in flight (parked on `busy` otherwise): expire the commands
+ * whose deadline passed and watch for CmdSN holes.
+ */
+const ticker = (s: Shell) =>
+  Effect.gen(function* () {
+    while (s.closedWith === undefined) {
+      if (s.state.tasks.size === 0 && s.hole.suspect === undefined) {
+        Latch.closeUnsafe(s.busy)
+        yield* s.busy.await
+        continue
+      }
+      yield* Effect.sleep(Duration.millis(TICK_MS))
+      const now = ++s.tick
       const expired: Array<Engine.ScsiTask> = []
-      for (const task of state.tasks.values()) {
-        if (task instanceof Engine.ScsiTask && task.deadline > 0 && task.deadline <= now && !task.finished) {
-          expired.push(task)
+      let oldest: number | undefined
+      for (const task of s.state.tasks.values()) {
+        if (task instanceof Engine.ScsiTask) {
+          if (task.deadline > 0 && task.deadline <= now && !task.finished) expired.push(task)
+          if (task.sent && !task.abandoned && Serial.gte(task.cmdSN, s.state.expCmdSN)) {
+            if (oldest === undefined || Serial.lt(task.cmdSN, oldest)) oldest = task.cmdSN
+          }
         }
       }
       for (const task of expired) {
-        task.expire(err.timeout("SCSI command", commandTimeout))
-        if (state.unqueue(task)) state.release(task)
+        task.expire(err.timeout("SCSI command", task.timeoutMs))
+        if (s.state.unqueue(task)) s.state.release(task)
         else {
           task.abandoned = true
-          yield* Effect.forkIn(abortTask(task), sessionScope)
+          yield* Effect.forkIn(abortTask(s, task), s.scope)
         }
       }
+      const probe = watchHoles(s, oldest)
+      if (probe !== undefined) yield* Effect.forkIn(probe, s.scope)
     }
   })
 
-  const taskManagement: Session["taskManagement"] = (fn, options = {}) =>
+/**
+ * RFC 7143 §4.2.2.1: the target delivers commands in CmdSN order and acknowledges their receipt in
+ * ExpCmdSN. When ExpCmdSN stands still for `holeTimeoutMs` while the oldest command we sent waits
+ * for it (or at once when a dead MC/S connection took unacknowledged commands with it), ping every
+ * connection: TCP delivers the ping after everything sent before it on that connection, so if the
+ * target still expects a CmdSN at or below the oldest command sent before the ping, that CmdSN is
+ * lost. At ERL 0 only session reinstatement fills it: close the session with `ConnectionLost`.
+ */
+const watchHoles = (s: Shell, oldest: number | undefined): Effect.Effect<void> | undefined => {
+  const h = s.hole
+  const exp = s.state.expCmdSN
+  if (exp !== h.lastExp || (oldest === undefined && h.suspect === undefined)) {
+    h.lastExp = exp
+    h.since = s.tick
+    if (h.suspect !== undefined && Serial.gt(exp, h.suspect)) h.suspect = undefined
+    if (h.suspect === undefined) return undefined
+  }
+  if (h.probing) return undefined
+  const waitedEnough = oldest !== undefined && (s.tick - h.since) * TICK_MS >= s.timing.holeTimeout
+  if (!waitedEnough && h.suspect === undefined) return undefined
+  const awaited = h.suspect !== undefined && (oldest === undefined || Serial.lt(h.suspect, oldest)) ? h.suspect : oldest
+  if (awaited === undefined) return undefined
+  h.probing = true
+  const conns = s.state.conns.filter((c) => c.dead === undefined)
+  return Effect.gen(function* () {
+    const pings = yield* Effect.forEach(
+      conns,
+      (c) =>
+        pingOn(s, c).pipe(
+          Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.fail(undefined) }),
+          Effect.exit
+        ),
+      { concurrency: "unbounded" }
+    )
+    if (s.closedWith !== undefined) return
+    const expNow = s.state.expCmdSN
+    // every connection answered, so every command sent before the pings has reached the target
+    if (conns.length > 0 && pings.every(Exit.isSuccess) && Serial.lte(expNow, awaited)) {
+      PubSub.publishUnsafe(s.events, { _tag: "CmdSNHole", expCmdSN: expNow, waiting: s.state.tasks.size })
+      const error = err.lost(
+        `CmdSN hole: the target still expects CmdSN ${expNow}, which it will never receive (ErrorRecoveryLevel 0 cannot resend it); reinstating the session`
+      )
+      for (const c of [...s.state.conns]) c.kill(error)
+      return
+    }
+    h.suspect = undefined
+    h.lastExp = expNow
+    h.since = s.tick
+  }).pipe(Effect.ensuring(Effect.sync(() => (h.probing = false))))
+}
+
+// ---- task management, text, logout ---------------------------------------------------------------
+
+const taskManagement =
+  (s: Shell): Session["taskManagement"] =>
+  (fn, options = {}) =>
     Effect.suspend(() => {
       const lunOpt = options.lun ?? 0
       const lun = typeof lunOpt === "bigint" ? lunOpt : Lun.encode(lunOpt)
-      return tmfRaw(fn, lun, options.referencedTaskTag ?? RESERVED_TAG, options.refCmdSN ?? state.cmdSN)
+      return tmfRaw(s, fn, lun, options.referencedTaskTag ?? RESERVED_TAG, options.refCmdSN ?? s.state.cmdSN)
     }).pipe(
       Effect.flatMap((response) =>
         response === 0
@@ -530,40 +716,44 @@ export const make = Effect.fn("Session.make")(function* (
       Effect.withSpan("Session.taskManagement")
     )
 
-  const text = (pairs: ReadonlyArray<TextKeys.Pair>) =>
-    Effect.callback<ReadonlyArray<TextKeys.Pair>, IscsiError.IscsiError>((resume) => {
-      const task = new Engine.TextTask(TextKeys.encode(pairs), completionToEffect(resume))
-      state.submit(task)
-      return cancelTask(task)
-    })
+const text = (s: Shell) => (pairs: ReadonlyArray<TextKeys.Pair>) =>
+  Effect.callback<ReadonlyArray<TextKeys.Pair>, IscsiError.IscsiError>((resume) => {
+    const task = new Engine.TextTask(TextKeys.encode(pairs), completionToEffect(resume))
+    s.state.submit(task)
+    return cancelTask(s, task)
+  })
 
-  const logoutOn = (conn: Engine.Conn, reason: number) =>
-    simple<number>(
-      true,
-      (task, c) => ({
-        _tag: "LogoutRequest",
-        immediate: true,
-        reason,
-        itt: task.itt,
-        cid: c.cid,
-        cmdSN: state.cmdSN,
-        expStatSN: c.expStatSN
-      }),
-      (pdu) =>
-        pdu._tag === "LogoutResponse"
-          ? pdu.response
-          : IscsiError.make(new IscsiError.ProtocolError({ message: `Logout answered by ${pdu._tag}` })),
-      conn
-    ).pipe(
-      Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.fail(err.timeout("logout", 5000)) })
+const logoutOn = (s: Shell, conn: Engine.Conn, reason: number) =>
+  simple<number>(
+    s,
+    true,
+    (task, c) => ({
+      _tag: "LogoutRequest",
+      immediate: true,
+      reason,
+      itt: task.itt,
+      cid: c.cid,
+      cmdSN: s.state.cmdSN,
+      expStatSN: c.expStatSN
+    }),
+    (pdu) =>
+      pdu._tag === "LogoutResponse"
+        ? pdu.response
+        : IscsiError.make(new IscsiError.ProtocolError({ message: `Logout answered by ${pdu._tag}` })),
+    conn
+  ).pipe(
+    Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.fail(err.timeout("logout", 5000)) })
+  )
+
+const logout = (s: Shell): Session["logout"] =>
+  Effect.gen(function* () {
+    if (s.closedWith !== undefined) return
+    const conn = s.state.pickConn()
+    if (conn === undefined) return yield* closeSession(s, err.closed("session logged out"))
+    for (const c of s.state.conns) c.loggingOut = c !== conn
+    const response = yield* logoutOn(s, conn, 0).pipe(
+      Effect.ensuring(closeSession(s, err.closed("session logged out")))
     )
-
-  const logout: Session["logout"] = Effect.gen(function* () {
-    if (closedWith !== undefined) return
-    const conn = state.pickConn()
-    if (conn === undefined) return yield* closeSession(err.closed("session logged out"))
-    for (const c of state.conns) c.loggingOut = c !== conn
-    const response = yield* logoutOn(conn, 0).pipe(Effect.ensuring(closeSession(err.closed("session logged out"))))
     if (response !== 0) {
       return yield* Effect.fail(
         IscsiError.make(new IscsiError.ProtocolError({ message: `logout failed with response ${response}` }))
@@ -571,143 +761,228 @@ export const make = Effect.fn("Session.make")(function* (
     }
   }).pipe(Effect.withSpan("Session.logout"))
 
-  const addConnection: Session["addConnection"] = Effect.gen(function* () {
-    if (closedWith !== undefined) return yield* Effect.fail(closedWith)
-    const limit = Math.max(1, params.maxConnections)
-    if (state.conns.length >= limit) {
-      return yield* Effect.fail(err.invalid(`MaxConnections=${limit} reached`))
-    }
-    const cid = nextCid++
-    const scope = yield* Scope.fork(sessionScope)
-    const connected = yield* Login.connect({
-      address: first.address,
-      config: loginConfig(cid, tsih, state.cmdSN, params),
-      timeoutMs: config.loginTimeoutMs
-    }).pipe(
-      Scope.provide(scope),
-      provide,
-      Effect.tapError(() => Scope.close(scope, Exit.void))
-    )
-    yield* attach(connected, scope, cid)
-    return cid
-  }).pipe(Effect.withSpan("Session.addConnection"))
-
-  const removeConnection: Session["removeConnection"] = (cid) =>
+const removeConnection =
+  (s: Shell): Session["removeConnection"] =>
+  (cid) =>
     Effect.gen(function* () {
-      const conn = state.conns.find((c) => c.cid === cid)
+      const conn = s.state.conns.find((c) => c.cid === cid)
       if (conn === undefined) return yield* Effect.fail(err.invalid(`no connection with CID ${cid}`))
-      if (state.conns.length === 1) return yield* logout
+      if (s.state.conns.length === 1) return yield* logout(s)
       conn.loggingOut = true
       // let its tasks finish (bounded), then log the connection out
-      for (let i = 0; i < drainTimeout / 10 && conn.active > 0; i++) yield* Effect.sleep(Duration.millis(10))
-      yield* logoutOn(conn, 1).pipe(Effect.ignore)
-      yield* dropConn(conn, err.closed(`connection ${cid} removed`))
+      for (let i = 0; i < s.timing.drainTimeout / 10 && conn.active > 0; i++) yield* Effect.sleep(Duration.millis(10))
+      yield* logoutOn(s, conn, 1).pipe(Effect.ignore)
+      yield* dropConn(s, conn, err.closed(`connection ${cid} removed`), false)
     })
 
-  // ---- supervisor -------------------------------------------------------------------------------
-  const handleAsync = (cid: number, m: P.AsyncMessage) =>
-    Effect.gen(function* () {
-      const conn = state.conns.find((c) => c.cid === cid)
-      switch (m.asyncEvent) {
-        case 1: {
-          // target requests logout (within Parameter3 seconds)
-          if (conn === undefined) return
-          if (state.conns.length > 1) {
-            conn.loggingOut = true
-            yield* logoutOn(conn, 1).pipe(Effect.ignore)
-            yield* dropConn(conn, err.closed("target requested logout of the connection"))
-          } else {
-            yield* logout.pipe(Effect.ignore)
-          }
-          return
+// ---- supervisor ---------------------------------------------------------------------------------
+
+const handleAsync = (s: Shell, cid: number, m: P.AsyncMessage) =>
+  Effect.gen(function* () {
+    const conn = s.state.conns.find((c) => c.cid === cid)
+    switch (m.asyncEvent) {
+      case 1: {
+        // target requests logout (within Parameter3 seconds)
+        if (conn === undefined) return
+        if (s.state.conns.length > 1) {
+          conn.loggingOut = true
+          yield* logoutOn(s, conn, 1).pipe(Effect.ignore)
+          yield* dropConn(s, conn, err.closed("target requested logout of the connection"), false)
+        } else {
+          yield* logout(s).pipe(Effect.ignore)
         }
-        case 2: {
-          const target = state.conns.find((c) => c.cid === m.parameter1)
-          if (target !== undefined) target.kill(err.lost(`target dropped connection ${m.parameter1}`))
-          return
-        }
-        case 3: {
-          for (const c of [...state.conns]) c.kill(err.lost("target dropped the session"))
-          return
-        }
-        case 4: {
-          // renegotiation request: answer with a (possibly empty) Text Request
-          yield* text([]).pipe(Effect.ignore)
-          return
-        }
-        default:
-          return
+        return
       }
-    })
+      case 2: {
+        const target = s.state.conns.find((c) => c.cid === m.parameter1)
+        if (target !== undefined) target.kill(err.lost(`target dropped connection ${m.parameter1}`))
+        return
+      }
+      case 3: {
+        for (const c of [...s.state.conns]) c.kill(err.lost("target dropped the session"))
+        return
+      }
+      case 4: {
+        // renegotiation request: answer with a (possibly empty) Text Request
+        yield* text(s)([]).pipe(Effect.ignore)
+        return
+      }
+      default:
+        return
+    }
+  })
 
-  const supervisor = Effect.gen(function* () {
+/** Reopen a closed CmdSN window: ping while commands wait for it. */
+const reopenWindow = (s: Shell) =>
+  Effect.gen(function* () {
+    while (s.state.waiting.length > 0 && s.closedWith === undefined) {
+      yield* Effect.sleep(Duration.millis(s.timing.windowPing))
+      if (s.state.waiting.length === 0) break
+      yield* pingOn(s).pipe(
+        Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.void }),
+        Effect.ignore
+      )
+    }
+  }).pipe(Effect.ensuring(Effect.sync(() => (s.windowPingScheduled = false))))
+
+const supervisor = (s: Shell) =>
+  Effect.gen(function* () {
     for (;;) {
-      const signal = yield* Queue.take(signals)
+      const signal = yield* Queue.take(s.signals)
       switch (signal._tag) {
         case "Dead":
-          yield* dropConn(signal.conn, signal.error)
+          yield* dropConn(s, signal.conn, signal.error, true)
           break
         case "Abort":
-          yield* Effect.forkIn(abortTask(signal.task), sessionScope)
+          yield* Effect.forkIn(abortTask(s, signal.task), s.scope)
           break
         case "Async":
-          yield* Effect.forkIn(handleAsync(signal.conn, signal.message), sessionScope)
+          yield* Effect.forkIn(handleAsync(s, signal.conn, signal.message), s.scope)
           break
         case "WindowClosed":
-          yield* Effect.forkIn(
-            Effect.gen(function* () {
-              while (state.waiting.length > 0 && closedWith === undefined) {
-                yield* Effect.sleep(Duration.millis(windowPing))
-                if (state.waiting.length === 0) break
-                yield* pingOn().pipe(
-                  Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.void }),
-                  Effect.ignore
-                )
-              }
-            }).pipe(Effect.ensuring(Effect.sync(() => (windowPingScheduled = false)))),
-            sessionScope
-          )
+          yield* Effect.forkIn(reopenWindow(s), s.scope)
           break
       }
     }
   })
 
-  yield* Effect.forkIn(supervisor, sessionScope)
-  if (commandTimeout > 0) yield* Effect.forkIn(sweepDeadlines, sessionScope)
-  yield* attach(first, firstScope, 0)
+// ---- make ---------------------------------------------------------------------------------------
+
+/** Open a session (leading login, then the other connections) in the current scope. */
+export const make = Effect.fn("Session.make")(function* (
+  config: Config
+): Effect.fn.Return<Session, IscsiError.IscsiError, Transport | Platform | Scope.Scope> {
+  const platform = yield* Platform
+  const transport = yield* Transport
+  const sessionScope = yield* Effect.scope
+  const timing: Timing = {
+    keepaliveInterval: config.keepaliveIntervalMs ?? 5000,
+    keepaliveTimeout: config.keepaliveTimeoutMs ?? 10000,
+    commandTimeout: config.commandTimeoutMs ?? 60000,
+    windowPing: config.windowPingMs ?? 500,
+    holeTimeout: config.holeTimeoutMs ?? 5000,
+    drainTimeout: config.drainTimeoutMs ?? 10000
+  }
+
+  // ---- leading login ----
+  const firstScope = yield* Scope.fork(sessionScope)
+  const first = yield* Login.connect({
+    address: config.address,
+    config: loginConfig(config, 0, 0, 1),
+    timeoutMs: config.loginTimeoutMs
+  }).pipe(
+    Scope.provide(firstScope),
+    Effect.provideService(Transport, transport),
+    Effect.provideService(Platform, platform)
+  )
+  const loggedInAt = Date.now()
+  const params = first.result.params
+  const state = new Engine.SessionState(first.result.expCmdSN, first.result.expCmdSN, first.result.maxCmdSN)
+  const wanted = Math.max(1, config.connections ?? 1)
+  const s: Shell = {
+    config,
+    timing,
+    platform,
+    transport,
+    scope: sessionScope,
+    state,
+    params,
+    engineParams: {
+      headerDigest: params.headerDigest,
+      dataDigest: params.dataDigest,
+      maxXmitDataSegmentLength: params.maxXmitDataSegmentLength,
+      maxRecvDataSegmentLength: params.maxRecvDataSegmentLength,
+      firstBurstLength: params.firstBurstLength,
+      maxBurstLength: params.maxBurstLength,
+      initialR2T: params.initialR2T,
+      immediateData: params.immediateData,
+      maxOutstandingR2T: params.maxOutstandingR2T
+    },
+    tsih: first.result.tsih,
+    address: first.address,
+    events: yield* PubSub.unbounded<SessionEvent>(),
+    signals: yield* Queue.unbounded<Signal>(),
+    connScopes: new Map(),
+    closedLatch: yield* Latch.make(false),
+    busy: yield* Latch.make(false),
+    granted: Math.min(wanted, Math.max(1, params.maxConnections)),
+    closedWith: undefined,
+    nextCid: 1,
+    windowPingScheduled: false,
+    keeperRunning: false,
+    tick: 0,
+    hole: { lastExp: state.expCmdSN, since: 0, probing: false, suspect: undefined }
+  }
+
+  state.onEvent = (event) => {
+    PubSub.publishUnsafe(s.events, event)
+    if (event._tag === "AsyncMessage") {
+      Queue.offerUnsafe(s.signals, { _tag: "Async", conn: event.cid, message: event.message })
+    }
+  }
+  state.onConnectionDead = (conn, error) => {
+    Queue.offerUnsafe(s.signals, { _tag: "Dead", conn, error })
+  }
+  state.onCheckCondition = (lun, sense) => {
+    const ua = unitAttention(sense)
+    if (ua !== undefined)
+      PubSub.publishUnsafe(s.events, { _tag: "UnitAttention", lun, asc: ua.asc, ascq: ua.ascq, sense })
+  }
+  state.onWindowClosed = () => {
+    if (s.windowPingScheduled) return
+    s.windowPingScheduled = true
+    Queue.offerUnsafe(s.signals, { _tag: "WindowClosed" })
+  }
+  /** A broken task needs an ABORT TASK (one function for every task, not a closure per command). */
+  const onAbortNeeded = (t: Engine.ScsiTask) => Queue.offerUnsafe(s.signals, { _tag: "Abort", task: t })
+
+  yield* Effect.forkIn(supervisor(s), sessionScope)
+  yield* Effect.forkIn(ticker(s), sessionScope)
+  yield* attach(s, first, firstScope, 0)
 
   // graceful shutdown: drain (bounded), log out, close
   yield* Scope.addFinalizer(
     sessionScope,
     Effect.gen(function* () {
-      if (closedWith !== undefined) return
-      for (let i = 0; i < drainTimeout / 10 && state.tasks.size > 0; i++) yield* Effect.sleep(Duration.millis(10))
-      yield* logout.pipe(Effect.ignore)
+      if (s.closedWith !== undefined) return
+      for (let i = 0; i < timing.drainTimeout / 10 && state.tasks.size > 0; i++) {
+        yield* Effect.sleep(Duration.millis(10))
+      }
+      yield* logout(s).pipe(Effect.ignore)
     })
   )
 
-  // MC/S: the other connections
-  const wanted = Math.min(config.connections ?? 1, Math.max(1, params.maxConnections))
-  for (let i = 1; i < wanted; i++) yield* addConnection
+  // MC/S: the other connections; one the target refuses now is retried in the background
+  for (let i = 1; i < s.granted; i++) {
+    const r = yield* Effect.exit(addConnection(s))
+    if (Exit.isFailure(r)) {
+      refused(s, r.cause)
+      yield* keepConnections(s)
+      break
+    }
+  }
 
-  const session: Session = {
+  return {
     info: {
       isid: config.isid,
-      tsih,
+      tsih: s.tsih,
       targetName: config.targetName,
       targetPortalGroupTag: first.result.targetPortalGroupTag,
       targetAlias: first.result.targetAlias,
       params,
-      address: first.address
+      address: first.address,
+      connectionsWanted: wanted,
+      connectionsGranted: s.granted,
+      loggedInAt
     },
-    execute,
-    taskManagement,
-    text,
-    ping: pingOn(),
-    addConnection,
-    removeConnection,
-    logout,
-    events: Stream.fromPubSub(events),
+    execute: (request) => execute(s, onAbortNeeded, request),
+    taskManagement: taskManagement(s),
+    text: text(s),
+    ping: pingOn(s),
+    addConnection: addConnection(s),
+    removeConnection: removeConnection(s),
+    logout: logout(s),
+    events: Stream.fromPubSub(s.events),
     stats: Effect.sync(() => ({
       inFlight: state.tasks.size,
       waiting: state.waiting.length,
@@ -718,9 +993,9 @@ export const make = Effect.fn("Session.make")(function* (
       counters: { ...state.stats }
     })),
     closed: Effect.andThen(
-      closedLatch.await,
-      Effect.sync(() => closedWith!)
-    )
-  }
-  return session
+      s.closedLatch.await,
+      Effect.sync(() => s.closedWith!)
+    ),
+    usable: () => s.closedWith === undefined && state.pickConn() !== undefined
+  } satisfies Session
 })

@@ -96,9 +96,9 @@ describe("IscsiLive and IscsiClient.layer", () => {
           targetChap: { user: mutual.mutualChap!.user, secret: Redacted.make(mutual.mutualChap!.secret) }
         })
         const out = yield* Effect.gen(function* () {
-          const pool = yield* Pool.Pool
-          const session = yield* pool.session
-          return { status: yield* tur, tsih: session.info.tsih }
+          const status = yield* tur
+          const [session] = yield* (yield* Pool.Pool).sessions
+          return { status, tsih: session?.info?.tsih ?? 0 }
         }).pipe(Effect.provide(layer))
         expect(out.status).toBe(0)
         expect(out.tsih).toBeGreaterThan(0)
@@ -117,7 +117,8 @@ describe("IscsiLive and IscsiClient.layer", () => {
           rt.runPromise(
             Effect.gen(function* () {
               yield* tur
-              return (yield* (yield* Pool.Pool).session).info.tsih
+              const [session] = yield* (yield* Pool.Pool).sessions
+              return session?.info?.tsih ?? 0
             })
           )
         )

@@ -7,12 +7,19 @@
  * are not re-issued.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { type IscsiError, Negotiation, Pool, type Recovery, type Session } from "@effect-iscsi/core"
+import {
+  type IscsiError,
+  type ManagedSession,
+  Negotiation,
+  type Pool,
+  type Recovery,
+  type Session
+} from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import { FaultProxy, Tgt } from "@effect-iscsi/testing"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
-import { collect, INITIATOR, pattern, read10, write10 } from "./support.ts"
+import { collect, INITIATOR, openTarget, pattern, read10, write10 } from "./support.ts"
 
 const { nodeLayer } = IscsiClient
 
@@ -58,7 +65,7 @@ interface WorkloadResult {
  * backing file.
  */
 const workload = (
-  execute: Pool.PoolShape["execute"],
+  execute: ManagedSession.ManagedSession["execute"],
   path: string,
   base: number,
   span: number,
@@ -143,7 +150,7 @@ const workload = (
     return { ops, verified, unitAttentions, failures } satisfies WorkloadResult
   })
 
-const countEvents = (events: ReadonlyArray<Session.SessionEvent | Recovery.RecoveryEvent>, tag: string) =>
+const countEvents = (events: ReadonlyArray<ManagedSession.Event>, tag: string) =>
   events.filter((e) => e._tag === tag).length
 
 describe("ERL 0 recovery through the fault proxy", () => {
@@ -169,7 +176,7 @@ describe("ERL 0 recovery through the fault proxy", () => {
             ]
           }
         })
-        const pool = yield* Pool.make(poolConfig(proxy, "disk"))
+        const pool = yield* openTarget(poolConfig(proxy, "disk"))
         const events = yield* collect(pool.events)
         const lun = tgtd.info.targets.disk.luns[0]!
         const started = Date.now()
@@ -206,7 +213,7 @@ describe("ERL 0 recovery through the fault proxy", () => {
               ? []
               : [{ _tag: "Flip", direction: "down", offset: 4096 + Math.floor(random() * 200_000), xor: 0x10 }]
         })
-        const pool = yield* Pool.make(
+        const pool = yield* openTarget(
           poolConfig(proxy, "tuned", {
             offer: { ...Negotiation.defaultOffer, headerDigest: ["CRC32C"], dataDigest: ["CRC32C"] }
           })
@@ -238,7 +245,7 @@ describe("ERL 0 recovery through the fault proxy", () => {
       Effect.gen(function* () {
         const lun = tgtd.info.targets.disk.luns[0]!
         const plain = yield* FaultProxy.make({ upstream: { host: tgtd.info.host, port: tgtd.info.port } })
-        const pool = yield* Pool.make(poolConfig(plain, "disk", { recovery: false }))
+        const pool = yield* openTarget(poolConfig(plain, "disk", { recovery: false }))
         const data = pattern(32_000, 4096, 9)
         let w = yield* pool.execute(write10(1, 32_000, data))
         while (isUnitAttention(w)) w = yield* pool.execute(write10(1, 32_000, data))
@@ -254,7 +261,7 @@ describe("ERL 0 recovery through the fault proxy", () => {
           upstream: { host: tgtd.info.host, port: tgtd.info.port },
           plan: () => [{ _tag: "Flip", direction: "down", offset: 20_000, xor: 0xff }]
         })
-        const flipped = yield* Pool.make(poolConfig(proxy, "disk", { recovery: false }))
+        const flipped = yield* openTarget(poolConfig(proxy, "disk", { recovery: false }))
         let caught = 0
         let silent = 0
         for (let k = 0; k < 20 && proxy.counters.flips === 0; k++) {
@@ -284,7 +291,7 @@ describe("ERL 0 recovery through the fault proxy", () => {
               ? [{ _tag: "Reset", direction: "down", offset: 20_000 }]
               : [{ _tag: "Drop", direction: "up", offset: 10 }]
         })
-        const pool = yield* Pool.make(
+        const pool = yield* openTarget(
           poolConfig(proxy, "disk", {
             recovery: { replacementTimeoutMs: 1500, initialDelayMs: 50, maxDelayMs: 200, maxTime2WaitMs: 0 }
           })
@@ -316,7 +323,7 @@ describe("ERL 0 recovery through the fault proxy", () => {
           upstream: { host: tgtd.info.host, port: tgtd.info.port },
           plan: (index) => (index === 0 ? [{ _tag: "Drop", direction: "up", offset: 3000 }] : [])
         })
-        const pool = yield* Pool.make(poolConfig(proxy, "disk"))
+        const pool = yield* openTarget(poolConfig(proxy, "disk"))
         // clear the UA, then a large non-idempotent write crosses the drop offset
         for (let i = 0; i < 3; i++)
           yield* Effect.ignore(pool.execute({ lun: 1, cdb: new Uint8Array(6), direction: "none" }))

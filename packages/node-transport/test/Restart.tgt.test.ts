@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Fs from "node:fs"
-import { Negotiation, Pool, type Recovery } from "@effect-iscsi/core"
+import { Negotiation, type Pool, type Recovery } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import { Tgt } from "@effect-iscsi/testing"
-import { collect, freshIsid, read10, write10 } from "./support.ts"
+import { collect, freshIsid, openTarget, read10, write10 } from "./support.ts"
 
 let instance: Tgt.TgtInstance
 
@@ -47,7 +47,7 @@ describe("tgtd killed and restarted mid-workload", () => {
     "the pool recovers within its budget; every acknowledged write is in the backing file",
     () =>
       Effect.gen(function* () {
-        const pool = yield* Pool.make(
+        const pool = yield* openTarget(
           poolConfig({ replacementTimeoutMs: 20_000, initialDelayMs: 50, maxDelayMs: 500, maxTime2WaitMs: 0 })
         )
         const events = yield* collect(pool.events)
@@ -97,10 +97,10 @@ describe("tgtd killed and restarted mid-workload", () => {
   )
 
   it.live(
-    "tgtd stays down: the budget is spent and callers get a typed ConnectionLost",
+    "tgtd stays down: the budget is spent and callers get a typed ConnectionLost; once it is back, the same pool works",
     () =>
       Effect.gen(function* () {
-        const pool = yield* Pool.make(
+        const pool = yield* openTarget(
           poolConfig({ replacementTimeoutMs: 1500, initialDelayMs: 50, maxDelayMs: 200, maxTime2WaitMs: 0 })
         )
         yield* pool.execute(read10(1, 0, 1))
@@ -110,10 +110,15 @@ describe("tgtd killed and restarted mid-workload", () => {
         const took = Date.now() - started
         expect(e.reason._tag).toBe("ConnectionLost")
         expect(took).toBeLessThan(10_000)
-        // later calls fail at once with the same typed error
+        // nothing is poisoned: a later call logs in anew, which fails at once (typed) while tgtd is down
+        const again0 = Date.now()
         const again = yield* Effect.flip(pool.execute(read10(1, 0, 1)))
-        expect(again.reason._tag).toBe("ConnectionLost")
+        expect(again.reason._tag).toBe("ConnectFailed")
+        expect(Date.now() - again0).toBeLessThan(2000)
+        // and once tgtd is back, the same managed session serves commands again
         yield* Effect.promise(() => instance.restart())
+        const back = yield* pool.execute(read10(1, 0, 1))
+        expect(back.status).toBe(0)
       }).pipe(Effect.scoped, Effect.provide(IscsiClient.nodeLayer())),
     60_000
   )

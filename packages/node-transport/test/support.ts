@@ -1,5 +1,5 @@
 /** Shared helpers for the fake-target, hostile, recovery and security tests. */
-import { Negotiation, type Session } from "@effect-iscsi/core"
+import { Negotiation, Pool, type Session } from "@effect-iscsi/core"
 import type { FakeTarget } from "@effect-iscsi/testing"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -85,3 +85,6 @@ export const pattern = (lba: number, bytes: number, seed: number): Uint8Array =>
   }
   return b
 }
+
+/** One target's managed session from a fresh pool (scoped): what `Pool.target` hands to programs. */
+export const openTarget = (target: Pool.Target) => Effect.flatMap(Pool.make(), (pool) => pool.acquire(target))

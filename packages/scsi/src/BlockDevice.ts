@@ -11,7 +11,8 @@
  * The methods capture the `ScsiTransport` of `make`, so they need no environment.
  * Not here: caching, partial-block I/O, alignment to physical blocks.
  */
-import type { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
+import { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
+import * as Pool from "@effect-iscsi/core/Pool"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -67,8 +68,18 @@ const DEFAULT_MAX_TRANSFER_BYTES = 1024 * 1024
 const DEFAULT_CHUNK_BYTES = 256 * 1024
 const DEFAULT_QUEUE_DEPTH = 4
 
-/** Discover the capacity of `lun` and return its block device. */
-export const make = Effect.fn("BlockDevice.make")(function* (lun: number, options?: MakeOptions) {
+/**
+ * Discover the capacity of `lun` and return its block device. Without `lun`, the LUN the target's
+ * URL named (`iscsi://host/iqn…/1`); a URL without one is an `InvalidArgument`.
+ */
+export const make = Effect.fn("BlockDevice.make")(function* (lunArg?: number, options?: MakeOptions) {
+  const transport = yield* ScsiTransport
+  const lun = lunArg ?? transport.lun
+  if (lun === undefined) {
+    return yield* ScsiError.invalidArgument(
+      "no LUN: pass one to BlockDevice.make(lun), or name it in the target's URL (iscsi://host/iqn…/LUN)"
+    )
+  }
   const cap = yield* Scsi.readCapacity16(lun).pipe(
     Effect.map((c) => ({ lastLba: c.lastLba, blockSize: c.blockSize, thin: c.lbpme })),
     Effect.catchIf(
@@ -78,6 +89,7 @@ export const make = Effect.fn("BlockDevice.make")(function* (lun: number, option
     )
   )
   if (cap.blockSize <= 0) return yield* ScsiError.malformed("capacity", `block size ${cap.blockSize}`)
+  transport.geometry?.set(lun, { blockSize: cap.blockSize, blocks: cap.lastLba + 1 })
   const context = yield* Effect.context<ScsiTransport>()
   const provide = <A>(eff: Effect.Effect<A, CommandError, ScsiTransport>): Effect.Effect<A, CommandError> =>
     Effect.provideContext(eff, context)
@@ -262,3 +274,15 @@ export const make = Effect.fn("BlockDevice.make")(function* (lun: number, option
   }
   return device
 })
+
+/**
+ * The block device of a target's LUN named by an iSCSI URL (`iscsi://host/iqn…/LUN`) on the `Pool`
+ * in context, held for the current scope: the pool logs in (or shares its session) and the device
+ * captures it.
+ */
+export const open = (url: string, options?: MakeOptions) =>
+  Effect.flatMap(Effect.service(Pool.Pool), (pool) =>
+    Effect.flatMap(pool.acquire(url), (session) =>
+      Effect.provideService(make(undefined, options), ScsiTransport, Pool.transportOf(session))
+    )
+  )

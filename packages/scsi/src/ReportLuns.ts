@@ -26,8 +26,8 @@ export interface Lun {
   readonly addressMethod: "peripheral" | "flat" | "logical-unit" | "extended"
   /** The LUN number for peripheral (bus 0) and flat addressing; the first-level raw value otherwise. */
   readonly lun: number
-  /** The whole 8-byte field. */
-  readonly raw: bigint
+  /** The whole 8-byte field as 16 hex digits (JSON-safe; `BigInt("0x" + raw)` gives the number). */
+  readonly raw: string
 }
 
 const methods = ["peripheral", "flat", "logical-unit", "extended"] as const
@@ -40,7 +40,7 @@ export const decodeLun = (field: Uint8Array): Lun => {
         ? field[1]
         : ((field[0] & 0x3f) << 8) | field[1]
       : ((field[0] & 0x3f) << 8) | field[1]
-  return { addressMethod: methods[method], lun, raw: B.u64(field, 0) }
+  return { addressMethod: methods[method], lun, raw: B.u64(field, 0).toString(16).padStart(16, "0") }
 }
 
 export interface LunList {

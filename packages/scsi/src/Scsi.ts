@@ -6,15 +6,19 @@
  * Effect.runPromise(Scsi.read10(lun, lba, n).pipe(Effect.provide(IscsiLive)))
  * ```
  *
- * - READ/WRITE programs take the transfer length in blocks (READ) or the data (WRITE) and an
- *   `options.blockSize` that defaults to 512: the CDB carries blocks, the data-in length is
- *   `blocks × blockSize`. For other block sizes pass it (or use `BlockDevice`, which discovers it).
+ * - READ/WRITE programs take the transfer length in blocks (READ) or the data (WRITE). The block
+ *   size is the LUN's: learned with READ CAPACITY on first use and kept by the session (forgotten
+ *   when the session is reinstated or the LUN reports a capacity change); `options.blockSize`
+ *   still wins when given.
  * - Status and sense become `ScsiError` (see `ScsiError.ts`); transport failures are `IscsiError`.
- * - Retries: every command applies the schedule in `RetrySchedule` (default `defaultRetrySchedule`:
- *   5 retries, exponential from 10 ms, jittered) while the error `isRetryable`; transport errors are
- *   retried only for idempotent commands (not COMPARE AND WRITE, not PERSISTENT RESERVE OUT).
- *   Replace it with `Effect.provideService(Scsi.RetrySchedule, Schedule.recurs(0))`.
- * - Cancellation is interruption: interrupting the fiber abandons the task.
+ * - Deadline and retries (core's `CommandPolicy`): one deadline per call covers every attempt,
+ *   backoff and wait for session recovery (default 60 s); errors whose reason `isRetryable` are
+ *   retried up to 5 times with a 10 ms doubling backoff, transport errors only for idempotent
+ *   commands (not COMPARE AND WRITE, PERSISTENT RESERVE OUT, `raw` unless told), a `Timeout` never
+ *   unless the policy says so. Each retry is logged at Debug level; the final error says how many
+ *   attempts were made (`error.attempts`). Per call: `Scsi.withPolicy({ timeoutMs, retries })`; per
+ *   target: the layer's `commandTimeoutMs` / `commandRetries`.
+ * - Cancellation is interruption: interrupting the fiber aborts the task (ABORT TASK).
  * - Tracing: every command is a span named after it (`Scsi.inquiry`, …) except READ and WRITE, the
  *   data path, where a span per block I/O would cost more than the I/O itself.
  * - Hot loops: pass `options.into` to read into your own buffer (no allocation per command).
@@ -22,7 +26,15 @@
  * Not here: byte layouts (the CDB modules), capacity bookkeeping and bounds (`BlockDevice`).
  */
 import type * as IscsiError from "@effect-iscsi/core/IscsiError"
-import type { Direction, ScsiResult, ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
+import {
+  CommandPolicy,
+  type Direction,
+  type LunGeometry,
+  type ScsiResult,
+  type ScsiTransport,
+  type ScsiTransportService
+} from "@effect-iscsi/core/ScsiTransport"
+import { TaskManagementFunction } from "@effect-iscsi/core/PduTypes"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as CompareAndWrite from "./CompareAndWrite.ts"
@@ -40,7 +52,17 @@ import * as UnitControl from "./UnitControl.ts"
 import * as Unmap from "./Unmap.ts"
 import * as WriteSame from "./WriteSame.ts"
 
-export { defaultRetrySchedule, RetrySchedule, shouldRetry } from "./internal/runner.ts"
+export { CommandPolicy, defaultCommandPolicy } from "@effect-iscsi/core/ScsiTransport"
+export { shouldRetry } from "./internal/runner.ts"
+
+/**
+ * Run `self` (any command or program of commands) under this deadline and retry policy:
+ * `Scsi.read10(1, 0, 8).pipe(Scsi.withPolicy({ timeoutMs: 2000, retries: 0 }))`.
+ */
+export const withPolicy =
+  (policy: CommandPolicy) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.provideService(self, CommandPolicy, policy)
 
 /** What every command can fail with. */
 export type CommandError = ScsiError.ScsiError | IscsiError.IscsiError
@@ -48,24 +70,24 @@ export type CommandError = ScsiError.ScsiError | IscsiError.IscsiError
 /** A command program. */
 export type Command<A> = Effect.Effect<A, CommandError, ScsiTransport>
 
-const DEFAULT_BLOCK_SIZE = 512
-
 export interface ReadOptions extends ReadWrite.TransferOptions {
-  /** Bytes per logical block (default 512). */
+  /** Bytes per logical block (default: the LUN's, learned with READ CAPACITY and kept by the session). */
   readonly blockSize?: number | undefined
   /** Place the data here (length ≥ blocks × blockSize) instead of a new buffer. */
   readonly into?: Uint8Array | undefined
 }
 
 export interface WriteOptions extends ReadWrite.TransferOptions {
-  /** Bytes per logical block (default 512); the data length must be a multiple of it. */
+  /** Bytes per logical block (default: the LUN's); the data length must be a multiple of it. */
   readonly blockSize?: number | undefined
 }
 
-const blocksOf = (data: Uint8Array, blockSize: number | undefined): Result.Result<number, ScsiError.ScsiError> => {
-  const bs = blockSize ?? DEFAULT_BLOCK_SIZE
-  if (!Number.isInteger(bs) || bs <= 0)
-    return Result.fail(ScsiError.invalidArgument(`block size ${bs} is not a positive integer`))
+const checkBlockSize = (bs: number): ScsiError.ScsiError | undefined =>
+  Number.isInteger(bs) && bs > 0 ? undefined : ScsiError.invalidArgument(`block size ${bs} is not a positive integer`)
+
+const blocksOf = (data: Uint8Array, bs: number): Result.Result<number, ScsiError.ScsiError> => {
+  const bad = checkBlockSize(bs)
+  if (bad !== undefined) return Result.fail(bad)
   if (data.length % bs !== 0) {
     return Result.fail(
       ScsiError.invalidArgument(`data length ${data.length} is not a multiple of the block size ${bs}`)
@@ -74,14 +96,70 @@ const blocksOf = (data: Uint8Array, blockSize: number | undefined): Result.Resul
   return Result.succeed(data.length / bs)
 }
 
-const readLength = (blocks: number, blockSize: number | undefined): Result.Result<number, ScsiError.ScsiError> => {
-  const bs = blockSize ?? DEFAULT_BLOCK_SIZE
-  if (!Number.isInteger(bs) || bs <= 0)
-    return Result.fail(ScsiError.invalidArgument(`block size ${bs} is not a positive integer`))
+const readLength = (blocks: number, bs: number): Result.Result<number, ScsiError.ScsiError> => {
+  const bad = checkBlockSize(bs)
+  if (bad !== undefined) return Result.fail(bad)
   if (!Number.isSafeInteger(blocks) || blocks < 0)
     return Result.fail(ScsiError.invalidArgument(`block count ${blocks} is invalid`))
   return Result.succeed(blocks * bs)
 }
+
+/** For transports that keep no geometry (test doubles): what this module learned, per transport. */
+const localGeometry = new WeakMap<ScsiTransportService, Map<number, LunGeometry>>()
+
+const cachedGeometry = (t: ScsiTransportService, lun: number): LunGeometry | undefined =>
+  t.geometry !== undefined ? t.geometry.get(lun) : localGeometry.get(t)?.get(lun)
+
+/** READ CAPACITY (16), or (10) where the LUN does not support it: block size and block count. */
+const learnGeometry = (t: ScsiTransportService, call: CommandPolicy | undefined, lun: number) =>
+  Effect.gen(function* () {
+    const r16 = yield* Effect.result(
+      Runner.runOn(t, call, { lun, cdb: ReadCapacity.cdb16(32), direction: "read", readLength: 32 })
+    )
+    let g: LunGeometry
+    if (Result.isSuccess(r16)) {
+      const c = yield* Effect.fromResult(ReadCapacity.decode16(r16.success.data))
+      g = { blockSize: c.blockSize, blocks: c.lastLba + 1 }
+    } else {
+      const e = r16.failure
+      if (!(e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && e.reason.senseKey === 0x05)) {
+        return yield* Effect.fail(e)
+      }
+      const r10 = yield* Runner.runOn(t, call, { lun, cdb: ReadCapacity.cdb10(), direction: "read", readLength: 8 })
+      const c = yield* Effect.fromResult(ReadCapacity.decode10(r10.data))
+      g = { blockSize: c.blockSize, blocks: c.lastLba + 1 }
+    }
+    if (g.blockSize <= 0) return yield* ScsiError.malformed("capacity", `block size ${g.blockSize}`)
+    if (t.geometry !== undefined) t.geometry.set(lun, g)
+    else {
+      let m = localGeometry.get(t)
+      if (m === undefined) localGeometry.set(t, (m = new Map()))
+      m.set(lun, g)
+    }
+    return g
+  })
+
+/**
+ * The LUN's block size and block count: what the session learned, or READ CAPACITY now (kept until
+ * the session is reinstated or the LUN reports CAPACITY DATA HAS CHANGED).
+ */
+export const geometry = (lun: number): Command<LunGeometry> =>
+  Runner.withTransport((t, call) => {
+    const g = cachedGeometry(t, lun)
+    return g !== undefined ? Effect.succeed(g) : learnGeometry(t, call, lun)
+  })
+
+/** `f` with the block size of `lun`: the caller's, the cached one (no extra step), or learned now. */
+const withBlockSize = <A>(
+  lun: number,
+  given: number | undefined,
+  f: (t: ScsiTransportService, call: CommandPolicy | undefined, blockSize: number) => Effect.Effect<A, CommandError>
+): Command<A> =>
+  Runner.withTransport((t, call) => {
+    const bs = given ?? cachedGeometry(t, lun)?.blockSize
+    if (bs !== undefined) return f(t, call, bs)
+    return Effect.flatMap(learnGeometry(t, call, lun), (g) => f(t, call, g.blockSize))
+  })
 
 // READ and WRITE are the data path: plain functions over the runner, without the span and the
 // call-site stack trace `Effect.fn` adds to every call (`iscsi bench --qd 32 --bs 4k --random` on
@@ -94,39 +172,41 @@ const readProgram =
   (
     cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
   ) =>
-  (lun: number, lba: number, blocks: number, options?: ReadOptions): Command<Uint8Array> => {
-    const length = readLength(blocks, options?.blockSize)
-    if (Result.isFailure(length)) return Effect.fail(length.failure)
-    return Effect.map(
-      Runner.run({
-        lun,
-        cdb: cdb(lba, blocks, options),
-        direction: "read",
-        readLength: length.success,
-        readInto: options?.into,
-        exactTransfer: true
-      }),
-      toData
-    )
-  }
+  (lun: number, lba: number, blocks: number, options?: ReadOptions): Command<Uint8Array> =>
+    withBlockSize(lun, options?.blockSize, (t, call, bs) => {
+      const length = readLength(blocks, bs)
+      if (Result.isFailure(length)) return Effect.fail(length.failure)
+      return Effect.map(
+        Runner.runOn(t, call, {
+          lun,
+          cdb: cdb(lba, blocks, options),
+          direction: "read",
+          readLength: length.success,
+          readInto: options?.into,
+          exactTransfer: true
+        }),
+        toData
+      )
+    })
 
 const writeProgram =
   (
     cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
   ) =>
-  (lun: number, lba: number, data: Uint8Array, options?: WriteOptions): Command<void> => {
-    const blocks = blocksOf(data, options?.blockSize)
-    if (Result.isFailure(blocks)) return Effect.fail(blocks.failure)
-    return Effect.asVoid(
-      Runner.run({
-        lun,
-        cdb: cdb(lba, blocks.success, options),
-        direction: "write",
-        dataOut: data,
-        exactTransfer: true
-      })
-    )
-  }
+  (lun: number, lba: number, data: Uint8Array, options?: WriteOptions): Command<void> =>
+    withBlockSize(lun, options?.blockSize, (t, call, bs) => {
+      const blocks = blocksOf(data, bs)
+      if (Result.isFailure(blocks)) return Effect.fail(blocks.failure)
+      return Effect.asVoid(
+        Runner.runOn(t, call, {
+          lun,
+          cdb: cdb(lba, blocks.success, options),
+          direction: "write",
+          dataOut: data,
+          exactTransfer: true
+        })
+      )
+    })
 
 /** TEST UNIT READY (SPC-5 §6.47): succeeds when the LUN is ready. */
 export const testUnitReady = Effect.fn("Scsi.testUnitReady")(function* (lun: number) {
@@ -223,7 +303,7 @@ const writeAndVerifyProgram = (
   cdb: (lba: number, blocks: number, o?: ReadWrite.VerifyOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
 ) =>
   function* (lun: number, lba: number, data: Uint8Array, options?: WriteAndVerifyOptions) {
-    const blocks = yield* Effect.fromResult(blocksOf(data, options?.blockSize))
+    const blocks = yield* Effect.fromResult(blocksOf(data, options?.blockSize ?? (yield* geometry(lun)).blockSize))
     yield* Runner.run({
       lun,
       cdb: cdb(lba, blocks, { dpo: options?.dpo, protect: options?.protect, group: options?.group }),
@@ -253,7 +333,7 @@ const verifyProgram = (
   function* (lun: number, lba: number, blocks: number, options?: VerifyOptions) {
     const data = options?.data
     if (data !== undefined) {
-      const n = yield* Effect.fromResult(blocksOf(data, options?.blockSize))
+      const n = yield* Effect.fromResult(blocksOf(data, options?.blockSize ?? (yield* geometry(lun)).blockSize))
       if (n !== blocks) return yield* ScsiError.invalidArgument(`verify data holds ${n} blocks, not ${blocks}`)
     }
     yield* Runner.run({
@@ -424,7 +504,7 @@ export const compareAndWrite = Effect.fn("Scsi.compareAndWrite")(function* (
       `compare (${compare.length} bytes) and write (${write.length} bytes) differ in length`
     )
   }
-  const blocks = yield* Effect.fromResult(blocksOf(compare, options?.blockSize))
+  const blocks = yield* Effect.fromResult(blocksOf(compare, options?.blockSize ?? (yield* geometry(lun)).blockSize))
   yield* Runner.run({
     lun,
     cdb: CompareAndWrite.cdb(lba, blocks, options),
@@ -505,7 +585,10 @@ export interface RawOptions {
   readonly direction: Direction
   readonly dataOut?: Uint8Array | undefined
   readonly readLength?: number | undefined
-  /** Default true; say false for commands that must not be replayed. */
+  /**
+   * May the command be sent again after a connection loss or a retryable failure? Default false:
+   * nothing is known of a raw CDB, so it is sent once unless you say it is safe to repeat.
+   */
   readonly idempotent?: boolean | undefined
 }
 
@@ -517,7 +600,35 @@ export const raw = Effect.fn("Scsi.raw")(function* (lun: number, cdb: Uint8Array
     direction: options.direction,
     dataOut: options.dataOut,
     readLength: options.readLength,
-    idempotent: options.idempotent
+    idempotent: options.idempotent ?? false
   })
   return result
+})
+
+// ---- task management (SAM-5 §7.11: a service of the SCSI transport protocol) ----------------------
+
+const tmf = (name: string, fn: number) =>
+  Effect.fn(name)(function* (lun?: number) {
+    const transport = yield* Runner.withTransport((t) => Effect.succeed(t))
+    if (transport.taskManagement === undefined) {
+      return yield* ScsiError.invalidArgument("this transport offers no task management functions")
+    }
+    yield* transport.taskManagement(fn, { lun: lun ?? transport.lun ?? 0 })
+  })
+
+/** ABORT TASK SET: abort every task of this initiator (I_T nexus) on the LUN. */
+export const abortTaskSet = tmf("Scsi.abortTaskSet", TaskManagementFunction.AbortTaskSet)
+/** CLEAR TASK SET: abort every task on the LUN, of every initiator. */
+export const clearTaskSet = tmf("Scsi.clearTaskSet", TaskManagementFunction.ClearTaskSet)
+/** CLEAR ACA: clear an auto contingent allegiance on the LUN. */
+export const clearAca = tmf("Scsi.clearAca", TaskManagementFunction.ClearAca)
+/** LOGICAL UNIT RESET: reset the LUN (its tasks end; others see a Unit Attention). */
+export const lunReset = tmf("Scsi.lunReset", TaskManagementFunction.LogicalUnitReset)
+/** TARGET WARM RESET: reset every LUN of the target (the LUN argument is ignored). */
+export const targetWarmReset = Effect.fn("Scsi.targetWarmReset")(function* () {
+  yield* tmf("Scsi.targetWarmReset.tmf", TaskManagementFunction.TargetWarmReset)(0)
+})
+/** TARGET COLD RESET: as a warm reset, and the target drops every session (ours is reinstated). */
+export const targetColdReset = Effect.fn("Scsi.targetColdReset")(function* () {
+  yield* tmf("Scsi.targetColdReset.tmf", TaskManagementFunction.TargetColdReset)(0)
 })

@@ -1,13 +1,12 @@
 import type { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { BlockDevice, Scsi } from "../src/index.ts"
 import * as Fake from "./support/FakeDisk.ts"
 
 const run = <A, E>(disk: Fake.FakeDisk, eff: Effect.Effect<A, E, ScsiTransport>, latency = false) =>
-  eff.pipe(Effect.provideService(Scsi.RetrySchedule, Schedule.recurs(3)), Effect.provide(Fake.layer(disk, { latency })))
+  eff.pipe(Scsi.withPolicy({ retries: 3, backoff: () => 0 }), Effect.provide(Fake.layer(disk, { latency })))
 
 const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed + (i >> 9)) & 0xff)
 

@@ -180,7 +180,7 @@ describe("decoders on tgtd responses", () => {
     expect(ReportLuns.decodeLun(fromHex("4123000000000000"))).toEqual({
       addressMethod: "flat",
       lun: 0x123,
-      raw: 0x4123000000000000n
+      raw: "4123000000000000"
     })
   })
 

@@ -13,7 +13,6 @@ import { tgt } from "@effect-iscsi/testing/Provided"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import { BlockDevice, ModePages, PersistentReservation, Scsi, Sense } from "../src/index.ts"
@@ -53,7 +52,7 @@ const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, 
 describe.skipIf(!hasClient)("Scsi against tgtd", () => {
   const diskLayer = () => client!.IscsiClient.layer({ url: `iscsi://${tgt().portal}/${tgt().targets.disk.iqn}` })
   const run = <A, E>(eff: Effect.Effect<A, E, ScsiTransport>) =>
-    eff.pipe(Effect.provideService(Scsi.RetrySchedule, Schedule.recurs(5)), Effect.provide(diskLayer()))
+    eff.pipe(Scsi.withPolicy({ retries: 5, backoff: () => 0 }), Effect.provide(diskLayer()))
 
   it("the used-by line, verbatim", async () => {
     const lun = 1

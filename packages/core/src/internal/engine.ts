@@ -175,8 +175,10 @@ export class SessionState {
   onEvent: (event: EngineEvent) => void = () => {}
   /** A connection died (the shell decides: recovery or failure). */
   onConnectionDead: (conn: Conn, error: IscsiError.IscsiError) => void = () => {}
+  /** A SCSI task ended in CHECK CONDITION with sense data (the shell reports Unit Attentions). */
+  onCheckCondition: (lun: bigint, sense: Uint8Array) => void = () => {}
   /** Counters for observability. */
-  readonly stats = { commands: 0, pdusIn: 0, pdusOut: 0, bytesIn: 0, bytesOut: 0, windowWaits: 0 }
+  readonly stats = { commands: 0, completed: 0, pdusIn: 0, pdusOut: 0, bytesIn: 0, bytesOut: 0, windowWaits: 0 }
 
   constructor(cmdSN: number, expCmdSN: number, maxCmdSN: number) {
     this.cmdSN = cmdSN
@@ -500,6 +502,7 @@ export const rejectError = (reason: number): IscsiError.IscsiError => {
 
 const EMPTY = new Uint8Array(0)
 const SCSI_STATUS_GOOD = 0
+const SCSI_STATUS_CHECK_CONDITION = 2
 
 /**
  * A SCSI task's outcome: a class, not a literal, so V8 never pretenures results that callers keep
@@ -694,6 +697,11 @@ export class ScsiTask extends Task<ScsiResult> {
   ): void {
     let length = this.highWater
     if (this.expectedRead > 0 && underflow) length = Math.min(length, Math.max(0, this.expectedRead - residualCount))
+    const session = this.conn?.session
+    if (session !== undefined) {
+      session.stats.completed++
+      if (status === SCSI_STATUS_CHECK_CONDITION && sense !== undefined) session.onCheckCondition(this.lun, sense)
+    }
     this.finish({
       _tag: "ok",
       value: new Result(
@@ -743,8 +751,10 @@ export class ScsiTask extends Task<ScsiResult> {
     this.onAbortNeeded(this)
   }
 
-  /** When the caller's deadline passes (the shell's sweeper tick; 0 = none): the sweeper checks it. */
+  /** When the caller's deadline passes (the shell's ticker tick; 0 = none): the ticker checks it. */
   deadline = 0
+  /** The deadline in ms, for the Timeout error's message. */
+  timeoutMs = 0
 
   /**
    * The deadline passed: complete with `error` now, keeping the ITT; the shell then unqueues and

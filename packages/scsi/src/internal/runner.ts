@@ -1,36 +1,32 @@
 /**
  * The one command runner every `Scsi` program goes through: executes a task on `ScsiTransport`,
  * maps status and sense to `ScsiError`, checks residuals where the whole transfer is needed, and
- * retries with the configured schedule while the error says `isRetryable` (transport errors only
- * when the command is idempotent).
+ * retries while the error says `isRetryable` (transport errors only when the command is
+ * idempotent; a `Timeout` only when the policy says so), all within one deadline per call.
+ *
+ * The policy (core's `CommandPolicy`): the call's own (`CommandPolicy` reference) over the target's
+ * (`ScsiTransport.policy`, from the layer options) over `defaultCommandPolicy` (60 s, 5 retries,
+ * 10 ms doubling backoff). Every retry is logged at Debug level (and noted on the current span);
+ * the final error carries the number of attempts.
  */
-import type * as IscsiError from "@effect-iscsi/core/IscsiError"
+import * as IscsiError from "@effect-iscsi/core/IscsiError"
 import {
+  CommandPolicy,
+  defaultCommandPolicy,
   type Direction,
   request as makeRequest,
   type ScsiResult,
-  ScsiTransport
+  ScsiTransport,
+  type ScsiTransportService
 } from "@effect-iscsi/core/ScsiTransport"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
-import * as Schedule from "effect/Schedule"
 import * as ScsiError from "../ScsiError.ts"
 import * as Sense from "../Sense.ts"
 
 export type CommandError = ScsiError.ScsiError | IscsiError.IscsiError
-
-/** The default: up to 5 retries, exponential from 10 ms (×2), jittered. */
-export const defaultRetrySchedule: Schedule.Schedule<unknown, CommandError> = Schedule.max([
-  Schedule.exponential("10 millis", 2).pipe(Schedule.jittered),
-  Schedule.recurs(5)
-])
-
-/** The retry schedule all commands use; override with `Effect.provideService(RetrySchedule, …)`. */
-export const RetrySchedule = Context.Reference<Schedule.Schedule<unknown, CommandError>>(
-  "@effect-iscsi/scsi/RetrySchedule",
-  { defaultValue: () => defaultRetrySchedule }
-)
 
 export interface Command {
   readonly lun: number
@@ -133,64 +129,137 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
   }
 }
 
-/** Should this error be retried for a command with this idempotency? */
-export const shouldRetry = (error: CommandError, idempotent: boolean): boolean =>
-  error._tag === "ScsiError" ? error.isRetryable : idempotent && error.isRetryable
+/** Should this error be retried for a command with this idempotency (and this policy)? */
+export const shouldRetry = (error: CommandError, idempotent: boolean, retryTimeouts = false): boolean =>
+  error._tag === "ScsiError"
+    ? error.isRetryable
+    : idempotent && error.isRetryable && (retryTimeouts || error.reason._tag !== "Timeout")
 
-/** The environment's transport, as one reusable Effect (no new Effect per command). */
-const transportService = Effect.service(ScsiTransport)
-
-/**
- * Run one command once (no retry). Plain combinators, not a generator: this is on the data path of
- * every READ and WRITE (npm run bench: packages/core/benchmark/engine.ts api).
- */
-export const runOnce = (command: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> => {
-  const cdb = command.cdb
-  if (Result.isFailure(cdb)) return Effect.fail(cdb.failure)
-  return Effect.flatMap(transportService, (transport) =>
-    Effect.flatMap(
-      transport.execute(
-        makeRequest({
-          lun: command.lun,
-          cdb: cdb.success,
-          direction: command.direction,
-          dataOut: command.dataOut,
-          readLength: command.readLength,
-          readInto: command.readInto,
-          idempotent: command.idempotent ?? true
-        })
-      ),
-      (result) => Effect.fromResult(interpret(command, result))
-    )
-  )
+/** The policy in force: the call's over the target's over the defaults. */
+export const policyOf = (transport: ScsiTransportService, call: CommandPolicy | undefined) => {
+  const t = transport.policy
+  return {
+    timeoutMs: call?.timeoutMs ?? t?.timeoutMs ?? defaultCommandPolicy.timeoutMs,
+    retries: call?.retries ?? t?.retries ?? defaultCommandPolicy.retries,
+    retryTimeouts: call?.retryTimeouts ?? t?.retryTimeouts ?? defaultCommandPolicy.retryTimeouts,
+    backoff: call?.backoff ?? t?.backoff ?? defaultCommandPolicy.backoff
+  }
 }
 
 /**
- * Run one command with the configured retry schedule. The first attempt runs bare: the schedule is
- * looked up and driven only after a retryable failure (npm run bench: no retry machinery per
- * command on the data path).
+ * Run `f` with the environment's transport and the call's policy, read synchronously from the
+ * context (one Effect step, not one per service: this is on the data path of every command).
  */
-export const run = (fields: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> => {
+export const withTransport = <A, E, R>(
+  f: (transport: ScsiTransportService, call: CommandPolicy | undefined) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R | ScsiTransport> =>
+  Effect.contextWith((ctx: Context.Context<ScsiTransport>) =>
+    f(Context.get(ctx, ScsiTransport), Context.get(ctx, CommandPolicy))
+  )
+
+/** Send `command` once with this deadline (ms; 0 = none) and interpret the outcome. */
+const attempt = (
+  transport: ScsiTransportService,
+  command: Command,
+  cdb: Uint8Array,
+  timeoutMs: number
+): Effect.Effect<ScsiResult, CommandError> =>
+  Effect.flatMap(
+    transport.execute(
+      makeRequest({
+        lun: command.lun,
+        cdb,
+        direction: command.direction,
+        dataOut: command.dataOut,
+        readLength: command.readLength,
+        readInto: command.readInto,
+        idempotent: command.idempotent ?? true,
+        timeoutMs
+      })
+    ),
+    (result) => Effect.fromResult(interpret(command, result))
+  )
+
+/**
+ * Run one command on `transport` under its policy. The first attempt runs bare (npm run bench: no
+ * retry machinery per command on the data path); the retries start after a retryable failure.
+ */
+export const runOn = (
+  transport: ScsiTransportService,
+  call: CommandPolicy | undefined,
+  fields: Command
+): Effect.Effect<ScsiResult, CommandError> => {
   // a class instance lives through the retries, not the caller's literal (see ScsiTransport.request)
   const command = new CommandImpl(fields)
-  const idempotent = command.idempotent ?? true
-  return Effect.catch(runOnce(command), (first: CommandError) =>
-    shouldRetry(first, idempotent) ? retrying(command, idempotent, first) : Effect.fail(first)
+  const cdb = command.cdb
+  if (Result.isFailure(cdb)) return Effect.fail(cdb.failure)
+  const timeoutMs = call?.timeoutMs ?? transport.policy?.timeoutMs ?? defaultCommandPolicy.timeoutMs
+  const started = Date.now()
+  return Effect.catch(attempt(transport, command, cdb.success, timeoutMs), (first: CommandError) =>
+    retrying(transport, call, command, cdb.success, first, started)
   )
 }
 
-/** The retries after a first failure `first`, on the schedule in `RetrySchedule`. */
-const retrying = (command: Command, idempotent: boolean, first: CommandError) =>
+/** Run one command with the environment's transport and policy (see `runOn`). */
+export const run = (fields: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> =>
+  withTransport((transport, call) => runOn(transport, call, fields))
+
+/** Run one command exactly once (no retry) with the environment's transport. */
+export const runOnce = (fields: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> =>
+  withTransport((transport, call) => runOn(transport, { ...call, retries: 0 }, fields))
+
+const withAttempts = (e: CommandError, attempts: number): CommandError =>
+  attempts <= 1
+    ? e
+    : e._tag === "ScsiError"
+      ? new ScsiError.ScsiError({ reason: e.reason, attempts })
+      : new IscsiError.IscsiError({ reason: e.reason, attempts })
+
+/** The retries after a first failure, within the call's deadline. */
+const retrying = (
+  transport: ScsiTransportService,
+  call: CommandPolicy | undefined,
+  command: Command,
+  cdb: Uint8Array,
+  first: CommandError,
+  started: number
+) =>
   Effect.gen(function* () {
-    const schedule = yield* RetrySchedule
-    // the schedule sees the first failure again (instantly), then drives the real attempts
-    let replay = true
-    const attempt = Effect.suspend(() => {
-      if (!replay) return runOnce(command)
-      replay = false
-      return Effect.fail(first)
-    })
-    return yield* attempt.pipe(Effect.retry({ schedule, while: (e: CommandError) => shouldRetry(e, idempotent) }))
+    const policy = policyOf(transport, call)
+    const idempotent = command.idempotent ?? true
+    const deadline = policy.timeoutMs > 0 ? started + policy.timeoutMs : Number.POSITIVE_INFINITY
+    let attempts = 1
+    let last = first
+    for (;;) {
+      if (attempts > policy.retries || !shouldRetry(last, idempotent, policy.retryTimeouts)) {
+        return yield* Effect.fail(withAttempts(last, attempts))
+      }
+      const delay = Math.max(0, policy.backoff(attempts))
+      if (Date.now() + delay >= deadline) return yield* Effect.fail(withAttempts(last, attempts))
+      yield* Effect.logDebug("retrying a SCSI command").pipe(
+        Effect.annotateLogs({
+          opcode: `0x${cdb[0]!.toString(16).padStart(2, "0")}`,
+          lun: command.lun,
+          attempt: attempts + 1,
+          after: last.message,
+          delayMs: Math.round(delay)
+        })
+      )
+      yield* Effect.currentSpan.pipe(
+        Effect.tap((span) =>
+          Effect.sync(() =>
+            span.event("retry", BigInt(Date.now()) * 1_000_000n, { attempt: attempts + 1, error: last.message })
+          )
+        ),
+        Effect.ignore
+      )
+      if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
+      attempts++
+      const remaining = deadline === Number.POSITIVE_INFINITY ? 0 : Math.max(1, deadline - Date.now())
+      const r = yield* Effect.result(attempt(transport, command, cdb, remaining))
+      if (Result.isSuccess(r)) return r.success
+      last = r.failure
+    }
   })
 
 class CommandImpl implements Command {
