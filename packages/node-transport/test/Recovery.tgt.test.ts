@@ -7,14 +7,7 @@
  * are not re-issued.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import {
-  type IscsiError,
-  type ManagedSession,
-  Negotiation,
-  type Pool,
-  type Recovery,
-  type Session
-} from "@effect-iscsi/core"
+import { type IscsiError, type ManagedSession, Negotiation, type Pool } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import { FaultProxy, Tgt } from "@effect-iscsi/testing"
 import * as Effect from "effect/Effect"
