@@ -52,6 +52,46 @@ export const write10 = (lun: number | bigint, lba: number, data: Uint8Array, bs 
   dataOut: data
 })
 
+export const cdbRw16 = (op: 0x88 | 0x8a, lba: number, blocks: number): Uint8Array => {
+  const c = new Uint8Array(16)
+  const v = new DataView(c.buffer)
+  c[0] = op
+  v.setUint32(2, Math.floor(lba / 2 ** 32))
+  v.setUint32(6, lba >>> 0)
+  v.setUint32(10, blocks)
+  return c
+}
+
+export const read16 = (lun: number | bigint, lba: number, blocks: number, bs = 512) => ({
+  lun,
+  cdb: cdbRw16(0x88, lba, blocks),
+  direction: "read" as const,
+  readLength: blocks * bs
+})
+
+export const write16 = (lun: number | bigint, lba: number, data: Uint8Array, bs = 512) => ({
+  lun,
+  cdb: cdbRw16(0x8a, lba, data.length / bs),
+  direction: "write" as const,
+  dataOut: data
+})
+
+/** READ CAPACITY (10): 8 bytes of data. */
+export const readCapacity10 = (lun: number | bigint) => ({
+  lun,
+  cdb: Uint8Array.of(0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+  direction: "read" as const,
+  readLength: 8
+})
+
+/** READ CAPACITY (16) (SERVICE ACTION IN 9Eh/10h): 32 bytes of data. */
+export const readCapacity16 = (lun: number | bigint) => ({
+  lun,
+  cdb: Uint8Array.of(0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0),
+  direction: "read" as const,
+  readLength: 32
+})
+
 /** Collect a stream's elements into an array in the background (scoped); waits until subscribed. */
 export const collect = <A>(stream: Stream.Stream<A>) =>
   Effect.gen(function* () {
