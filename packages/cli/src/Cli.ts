@@ -6,6 +6,7 @@
  *
  * ```text
  * iscsi discover HOST[:PORT] [--json]
+ * iscsi discover --isns HOST[:PORT] [--json]          (an iSNS server, port 3205 by default)
  * iscsi ls iscsi://HOST[:PORT]/ [--json]
  * iscsi inq URL [--vpd PAGE] [--json]
  * iscsi readcap URL [--json]
@@ -114,20 +115,40 @@ const targetsText = (targets: ReadonlyArray<SendTargets.Target>) =>
 const discover = Command.make(
   "discover",
   {
-    portal: Argument.String("portal").pipe(Argument.withDescription("HOST[:PORT] (or iscsi://HOST[:PORT]/)")),
+    portal: Argument.String("portal").pipe(
+      Argument.withDescription("HOST[:PORT] (or iscsi://HOST[:PORT]/)"),
+      Argument.optional
+    ),
+    isns: Flag.String("isns").pipe(
+      Flag.withDescription("ask an iSNS server HOST[:PORT] (port 3205 by default) instead of a portal"),
+      Flag.optional
+    ),
     json: jsonFlag
   },
-  ({ portal, json }) =>
+  ({ portal, isns, json }) =>
     Effect.gen(function* () {
-      const url = yield* Connect.parsePortal(portal)
-      const targets = yield* Connect.discover(url, env)
+      let targets: ReadonlyArray<SendTargets.Target>
+      if (Option.isSome(isns)) {
+        if (Option.isSome(portal)) {
+          return yield* new Failure.UsageError({ message: "give a portal or --isns HOST[:PORT], not both" })
+        }
+        targets = yield* Connect.discoverIsns(yield* Connect.parseIsnsServer(isns.value), env)
+      } else if (Option.isSome(portal)) {
+        targets = yield* Connect.discover(yield* Connect.parsePortal(portal.value), env)
+      } else {
+        return yield* new Failure.UsageError({ message: "give a portal HOST[:PORT] or --isns HOST[:PORT]" })
+      }
       const doc = targets.map((t) => ({
         name: t.name,
         portals: t.portals.map((p) => ({ host: p.host, port: p.port, tpgt: p.tpgt }))
       }))
       yield* json ? printJson(doc) : targets.length === 0 ? Effect.void : out(targetsText(targets))
     })
-).pipe(Command.withDescription("SendTargets discovery: the targets behind a portal and their portals"))
+).pipe(
+  Command.withDescription(
+    "discovery: the targets behind a portal (SendTargets), or every target an iSNS server lists, with their portals"
+  )
+)
 
 // ---------------------------------------------------------------------------------------------
 // ls

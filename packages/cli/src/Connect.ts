@@ -1,7 +1,7 @@
 /**
  * From what the user typed to a logged-in session: iSCSI URLs in libiscsi's form
  * (`iscsi://[user[%secret]@]host[:port]/target-iqn/lun`), CHAP credentials from the URL or the
- * environment, portals for discovery, and the session layer itself.
+ * environment, portals and iSNS servers for discovery, and the session layer itself.
  *
  * | variable                  | meaning                                                            |
  * |---------------------------|--------------------------------------------------------------------|
@@ -23,6 +23,7 @@ import * as Discovery from "@effect-iscsi/core/Discovery"
 import * as IscsiConfig from "@effect-iscsi/core/IscsiConfig"
 import type * as IscsiError from "@effect-iscsi/core/IscsiError"
 import * as IscsiUrl from "@effect-iscsi/core/IscsiUrl"
+import * as Isns from "@effect-iscsi/core/Isns"
 import * as Pool from "@effect-iscsi/core/Pool"
 import type { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
 import type * as SendTargets from "@effect-iscsi/core/SendTargets"
@@ -217,3 +218,23 @@ export const discover = (
             }
     }).pipe(Effect.provide(IscsiClient.nodeLayer()))
   })
+
+/** An iSNS server: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; port 3205 by default. */
+export const parseIsnsServer = (text: string): Effect.Effect<{ host: string; port: number }, UsageError> => {
+  const bad = new UsageError({ message: `bad iSNS server ${JSON.stringify(text)}: give HOST[:PORT] or [IPv6][:PORT]` })
+  const m =
+    /^\[([0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?)\](?::([0-9]{1,5}))?$/.exec(text) ??
+    /^([A-Za-z0-9._-]+)(?::([0-9]{1,5}))?$/.exec(text) ??
+    (/^[0-9A-Fa-f:.]+$/.test(text) && text.split(":").length > 2 ? [text, text, undefined] : null)
+  if (m === null) return Effect.fail(bad)
+  const port = m[2] === undefined ? Isns.DEFAULT_PORT : Number(m[2])
+  if (m[1]!.length === 0 || port < 1 || port > 65535) return Effect.fail(bad)
+  return Effect.succeed({ host: m[1]!, port })
+}
+
+/** iSNS discovery: every target the server lists, asked as our initiator name. */
+export const discoverIsns = (
+  server: { readonly host: string; readonly port: number },
+  env: Env
+): Effect.Effect<ReadonlyArray<SendTargets.Target>, IscsiError.IscsiError> =>
+  Discovery.isns({ server, sourceName: initiatorName(env) }).pipe(Effect.provide(IscsiClient.nodeLayer()))

@@ -89,6 +89,8 @@ const iscsiReport = (e: IscsiError.IscsiError): Report => {
       return { message: `authentication failed: ${r.message}`, exitCode: ExitCode.Failure }
     case "Timeout":
       return { message: `timed out (${r.operation}): ${r.message}`, exitCode: ExitCode.Failure }
+    case "IsnsRejected":
+      return { message: r.message, exitCode: ExitCode.Failure }
     default:
       return { message: `iSCSI ${r._tag}: ${r.message}`, exitCode: ExitCode.Failure }
   }

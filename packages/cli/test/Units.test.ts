@@ -206,6 +206,17 @@ describe("Connect.credentials", () => {
     expect(Effect.runSync(Connect.parsePortal("[::1]:3262"))).toMatchObject({ host: "::1", port: 3262 })
     expect(Effect.runSync(Connect.parsePortal("iscsi://h:9/"))).toMatchObject({ host: "h", port: 9 })
   })
+  it("iSNS servers: host, host:port, [v6], [v6]:port, bare v6; port 3205 by default", () => {
+    const server = (text: string) => Effect.runSync(Connect.parseIsnsServer(text))
+    expect(server("isns.example")).toEqual({ host: "isns.example", port: 3205 })
+    expect(server("10.0.0.1:3206")).toEqual({ host: "10.0.0.1", port: 3206 })
+    expect(server("[2001:db8::1]")).toEqual({ host: "2001:db8::1", port: 3205 })
+    expect(server("[::1]:4000")).toEqual({ host: "::1", port: 4000 })
+    expect(server("2001:db8::1")).toEqual({ host: "2001:db8::1", port: 3205 })
+    for (const bad of ["", "h:0", "h:70000", "h:x", "[::1", "a b", "iscsi://h/"]) {
+      expect(Effect.runSync(Effect.flip(Connect.parseIsnsServer(bad)))._tag).toBe("UsageError")
+    }
+  })
 })
 
 describe("Failure.report", () => {
@@ -219,6 +230,12 @@ describe("Failure.report", () => {
       [
         IscsiError.make(
           new IscsiError.LoginFailed({ statusClass: 2, statusDetail: 1, status: "AuthenticationFailure", message: "m" })
+        ),
+        1
+      ],
+      [
+        IscsiError.make(
+          new IscsiError.IsnsRejected({ function: "DevGetNext", status: 6, statusName: "Source Unknown", message: "m" })
         ),
         1
       ],

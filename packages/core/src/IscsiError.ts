@@ -6,6 +6,10 @@
  * Secrets never appear here: reasons carry no credentials, and URL errors carry the URL with its
  * secret masked.
  *
+ * iSNS discovery (RFC 4171) reports through the same error as SendTargets discovery, so callers
+ * handle both discovery sources alike: connection failures, timeouts and malformed answers use the
+ * reasons below, and a server's non-success status is `IsnsRejected`.
+ *
  * Not here: SCSI status and sense (that is `ScsiError` in @effect-iscsi/scsi).
  */
 import * as Data from "effect/Data"
@@ -137,6 +141,22 @@ export class SessionClosed extends Data.TaggedError("SessionClosed")<{
   }
 }
 
+/** An iSNS server answered a request with a status other than Successful (RFC 4171 §5.4). */
+export class IsnsRejected extends Data.TaggedError("IsnsRejected")<{
+  /** The request's function name, e.g. "DevAttrQry". */
+  readonly function: string
+  /** The status code (RFC 4171 §5.4, Table 5). */
+  readonly status: number
+  /** Its name, e.g. "Source Unknown", "Busy". */
+  readonly statusName: string
+  readonly message: string
+}> {
+  /** Only "Busy" (12) and "Internal Error" (11) may go away by themselves. */
+  get isRetryable(): boolean {
+    return this.status === 12 || this.status === 11
+  }
+}
+
 export type IscsiErrorReason =
   | ConnectFailed
   | ConnectionLost
@@ -150,6 +170,7 @@ export type IscsiErrorReason =
   | TaskManagementFailed
   | InvalidArgument
   | SessionClosed
+  | IsnsRejected
 
 /** The error of every iSCSI-layer operation. Match on `error.reason._tag`. */
 export class IscsiError extends Data.TaggedError("IscsiError")<{

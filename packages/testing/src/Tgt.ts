@@ -464,3 +464,19 @@ const configure = (
     : empty
   return { disk, chap, mutual, tuned }
 }
+
+/**
+ * Give a running tgtd one more portal (`tgtadm --op new --mode portal`), unless it has it already:
+ * e.g. `127.0.0.2` on the same port, a second path to every target (loopback, no network setup).
+ * Safe to call from several test files at once; the portal lives as long as that tgtd.
+ */
+export const ensurePortal = (controlPort: number, host: string, port: number): void => {
+  const portal = `${host}:${port}`
+  const has = () => tgtadm(controlPort, ["--mode", "portal", "--op", "show"]).includes(`Portal: ${portal},`)
+  if (has()) return
+  try {
+    tgtadm(controlPort, ["--mode", "portal", "--op", "new", "--param", `portal=${portal}`])
+  } catch (e) {
+    if (!has()) throw e
+  }
+}

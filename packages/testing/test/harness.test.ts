@@ -1,7 +1,7 @@
 import * as Net from "node:net"
 import * as Fs from "node:fs"
 import { describe, expect, it } from "vitest"
-import { Libiscsi, Tgt } from "@effect-iscsi/testing"
+import { Isns, Libiscsi, Tgt } from "@effect-iscsi/testing"
 import { tgt } from "@effect-iscsi/testing/Provided"
 
 describe("the private tgtd harness", () => {
@@ -66,5 +66,27 @@ describe("the private tgtd harness", () => {
       String(tgt().targets.tuned.tid)
     ])
     expect(out).toMatch(/MaxConnections=4/)
+  })
+})
+
+describe("the private isnsd harness", () => {
+  it("starts isnsd on a free loopback port, registers, and stops exactly its own pid", async () => {
+    const isnsd = await Isns.start()
+    const { pid, workDir, port } = isnsd.info
+    try {
+      expect(Fs.readFileSync(`${workDir}/isnsd.conf`, "utf8")).toContain(`BindAddress = 127.0.0.1:${port}`)
+      isnsd.register({
+        entity: "harness-entity",
+        portals: [{ host: "127.0.0.1", port: 3260 }],
+        targets: [{ name: "iqn.2026-11.io.effect-iscsi:harness", alias: "h" }]
+      })
+      const listed = isnsd.isnsadm(["--query", "iscsi-name"])
+      expect(listed).toContain("iqn.2026-11.io.effect-iscsi:harness")
+      expect(listed).toContain("Portal group tag = 1")
+    } finally {
+      await isnsd.stop()
+    }
+    expect(() => process.kill(pid, 0)).toThrow()
+    expect(Fs.existsSync(workDir)).toBe(false)
   })
 })
