@@ -81,6 +81,8 @@ export interface Status {
   /** Logins so far (the first one and every reinstatement). */
   readonly generation: number
   readonly info: Session.Info | undefined
+  /** The CIDs of the session's live connections. */
+  readonly connections: ReadonlyArray<number>
   readonly lastError: IscsiError.IscsiError | undefined
 }
 
@@ -449,16 +451,17 @@ export const make = (
       lun: options.lun,
       session: Effect.map(current, (c) => c.session),
       connect: Effect.map(current, (c) => c.session.info),
-      status: Effect.sync(() => {
+      status: Effect.suspend(() => {
         const p = phase
         const cur = p._tag === "Ready" ? p.current : p._tag === "Recovering" ? p.from : undefined
-        return {
+        return Effect.map(cur === undefined ? Effect.succeed(undefined) : cur.session.stats, (stats) => ({
           phase: p._tag,
           isid: config.isid,
           generation: generations,
           info: cur?.session.info,
+          connections: stats?.connections ?? [],
           lastError: p._tag === "Idle" ? p.lastError : undefined
-        }
+        }))
       }),
       events: Stream.fromPubSub(events),
       shutdown

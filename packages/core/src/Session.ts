@@ -945,7 +945,8 @@ export const make = Effect.fn("Session.make")(function* (
     sessionScope,
     Effect.gen(function* () {
       if (s.closedWith !== undefined) return
-      for (let i = 0; i < timing.drainTimeout / 10 && state.tasks.size > 0; i++) {
+      // wait for the tasks a caller still waits for (not for abandoned ones: logout ends them)
+      for (let i = 0; i < timing.drainTimeout / 10 && state.awaited() > 0; i++) {
         yield* Effect.sleep(Duration.millis(10))
       }
       yield* logout(s).pipe(Effect.ignore)

@@ -60,6 +60,8 @@ export interface ChapOptions {
 
 export interface Options {
   readonly targetName?: string | undefined
+  /** Loopback port to listen on (default: a free one). */
+  readonly port?: number | undefined
   /** Size of the default RAM disk in 512-byte blocks (default 4096 = 2 MiB); ignored with `luns`. */
   readonly blocks?: number | undefined
   /**
@@ -264,7 +266,7 @@ export const start = (options: Options = {}): Promise<FakeTarget> =>
       socket.on("data", (chunk: Buffer) => conn.onData(chunk))
     })
     server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
       const a = server.address()
       target.port = typeof a === "object" && a !== null ? a.port : 0
       resolve(target)

@@ -260,6 +260,13 @@ export class SessionState {
     }
   }
 
+  /** Tasks whose outcome a caller still waits for (not finished, not abandoned). */
+  awaited(): number {
+    let n = 0
+    for (const t of this.tasks.values()) if (!t.finished && !t.abandoned) n++
+    return n
+  }
+
   /** Remove a task that never started from the window queue; true when it was there. */
   unqueue(task: Task): boolean {
     const i = this.waiting.indexOf(task)
