@@ -21,6 +21,7 @@
  * Not here: the wire codec (`Pdu`, `Framer`), negotiation and CHAP (`LoginMachine`), SCSI
  * semantics (@effect-iscsi/scsi), session recovery after loss (`Recovery`, when enabled).
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -81,6 +82,8 @@ export interface Info {
   readonly targetAlias: string | undefined
   readonly params: Negotiation.OperationalParameters
   readonly address: Address
+  /** When the leading login completed (epoch ms, Effect `Clock`): see `Recurrence`. */
+  readonly loggedInAt: number
 }
 
 export interface Session {
@@ -202,6 +205,7 @@ export const make = Effect.fn("Session.make")(function* (
   }).pipe(Scope.provide(firstScope), provide)
   const params = first.result.params
   const tsih = first.result.tsih
+  const loggedInAt = yield* Clock.currentTimeMillis
   const state = new Engine.SessionState(first.result.expCmdSN, first.result.expCmdSN, first.result.maxCmdSN)
   const events = yield* PubSub.unbounded<SessionEvent>()
   const signals = yield* Queue.unbounded<Signal>()
@@ -252,6 +256,12 @@ export const make = Effect.fn("Session.make")(function* (
       const conn = new Engine.Conn(cid, state, engineParams, platform.crc32c, connected.result.statSN)
       const framer = connected.framer
       framer.setDigests(params.headerDigest, params.dataDigest, platform.crc32c)
+      // a target that rejected HeaderDigest=None (or negotiated it) and digests anyway: a typed error
+      const rejected = connected.result.params.rejectedKeys ?? []
+      framer.checkUndeclaredDigests({
+        header: rejected.includes("HeaderDigest"),
+        data: rejected.includes("DataDigest")
+      })
       framer.setMaxDataSegmentLength(params.maxRecvDataSegmentLength)
       const outbox = yield* Queue.unbounded<Uint8Array>()
       const writeNow = connected.channel.writeNow
@@ -698,7 +708,8 @@ export const make = Effect.fn("Session.make")(function* (
       targetPortalGroupTag: first.result.targetPortalGroupTag,
       targetAlias: first.result.targetAlias,
       params,
-      address: first.address
+      address: first.address,
+      loggedInAt
     },
     execute,
     taskManagement,

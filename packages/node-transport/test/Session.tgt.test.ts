@@ -146,6 +146,28 @@ describe("Session against tgtd", () => {
   )
 
   it.live(
+    "digest offers on tgt: the default None,CRC32C gets None from disk; tuned (CRC32C configured) picks CRC32C",
+    () =>
+      Effect.gen(function* () {
+        const digestsOf = (s: Session.Session) => [s.info.params.headerDigest, s.info.params.dataDigest]
+        const noneOnly = { ...Negotiation.defaultOffer, headerDigest: ["None" as const], dataDigest: ["None" as const] }
+        const disk = yield* Session.make(sessionConfig("disk"))
+        expect(digestsOf(disk)).toEqual([false, false])
+        // tgt answers from its own list, not with our first choice (RFC 7143 §6.2.1 says the
+        // originator's order decides): None,CRC32C gets CRC32C from a target configured with CRC32C …
+        const tuned = yield* Session.make(sessionConfig("tuned"))
+        expect(digestsOf(tuned)).toEqual([true, true])
+        expect(tuned.info.params.rejectedKeys).toBeUndefined()
+        yield* clearUnitAttention(tuned, 1)
+        const r = yield* tuned.execute({ lun: 1, cdb: cdbRead10(0, 8), direction: "read", readLength: 4096 })
+        expect(r.status).toBe(0)
+        // … and None alone still gets None (tgt accepts both)
+        const plain = yield* Session.make(sessionConfig("tuned", { offer: noneOnly }))
+        expect(digestsOf(plain)).toEqual([false, false])
+      }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
+  )
+
+  it.live(
     "the same engine over Effect's NodeSocket transport: 2,000 mixed commands at queue depth 32, verified",
     () =>
       Effect.gen(function* () {

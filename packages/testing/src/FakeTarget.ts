@@ -47,6 +47,13 @@ export interface Options {
   readonly window?: number | undefined
   /** Answer HeaderDigest/DataDigest with CRC32C when offered (default false). */
   readonly digests?: boolean | undefined
+  /**
+   * A target that supports CRC32C digests only, as in issue 15: it answers HeaderDigest/DataDigest
+   * with CRC32C when the offer lists it and with `Reject` otherwise, and after login frames
+   * everything it sends with CRC32C header and data digests anyway (it reads what the initiator
+   * sends as negotiated). Default false.
+   */
+  readonly insistOnDigests?: boolean | undefined
   /** MaxConnections the target answers with at most (default 4). */
   readonly maxConnections?: number | undefined
   /** DefaultTime2Wait the target answers with (default 0). */
@@ -397,6 +404,11 @@ export class FakeConnection {
       this.headerDigest = this.pendingDigests.header
       this.dataDigest = this.pendingDigests.data
       this.framer.setDigests(this.headerDigest, this.dataDigest)
+      if (t.options.insistOnDigests === true) {
+        // what it sends carries CRC32C whatever was negotiated
+        this.headerDigest = true
+        this.dataDigest = true
+      }
     }
   }
 
@@ -408,7 +420,9 @@ export class FakeConnection {
     switch (key) {
       case "HeaderDigest":
       case "DataDigest": {
-        const choice = t.options.digests === true && value.split(",").includes("CRC32C") ? "CRC32C" : "None"
+        const crc = value.split(",").includes("CRC32C")
+        if (t.options.insistOnDigests === true && !crc) return "Reject"
+        const choice = (t.options.digests === true || t.options.insistOnDigests === true) && crc ? "CRC32C" : "None"
         if (key === "HeaderDigest") this.pendingDigests.header = choice === "CRC32C"
         else this.pendingDigests.data = choice === "CRC32C"
         return choice

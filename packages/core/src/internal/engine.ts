@@ -175,8 +175,11 @@ export class SessionState {
   onEvent: (event: EngineEvent) => void = () => {}
   /** A connection died (the shell decides: recovery or failure). */
   onConnectionDead: (conn: Conn, error: IscsiError.IscsiError) => void = () => {}
-  /** Counters for observability. */
-  readonly stats = { commands: 0, pdusIn: 0, pdusOut: 0, bytesIn: 0, bytesOut: 0, windowWaits: 0 }
+  /**
+   * Counters for observability. `completed`: SCSI commands the target answered with a status (any
+   * status): a session that failed with none completed failed "right after login" (see Recurrence).
+   */
+  readonly stats = { commands: 0, completed: 0, pdusIn: 0, pdusOut: 0, bytesIn: 0, bytesOut: 0, windowWaits: 0 }
 
   constructor(cmdSN: number, expCmdSN: number, maxCmdSN: number) {
     this.cmdSN = cmdSN
@@ -692,6 +695,8 @@ export class ScsiTask extends Task<ScsiResult> {
     bidiOverflow: boolean,
     bidiResidualCount: number
   ): void {
+    const conn = this.conn
+    if (conn !== undefined) conn.session.stats.completed++
     let length = this.highWater
     if (this.expectedRead > 0 && underflow) length = Math.min(length, Math.max(0, this.expectedRead - residualCount))
     this.finish({
