@@ -62,6 +62,13 @@ export interface Config {
   readonly keepaliveTimeoutMs?: number | undefined
   /** Per-command deadline (default 60000 ms; 0 = none). Expiry aborts the task and fails with Timeout. */
   readonly commandTimeoutMs?: number | undefined
+  /**
+   * How long an ABORT TASK (for an interrupted, timed-out or broken task) may stay unanswered
+   * (default 5000 ms, at most the command deadline): then the connection is dropped at once
+   * (`ConnectionLost`, as for a lost connection: MC/S failover or session recovery follow) rather
+   * than left to keepalive, since a target that ignores an abort holds that task and maybe more.
+   */
+  readonly abortTimeoutMs?: number | undefined
   /** Ping to reopen a closed CmdSN window after this long (default 500 ms). */
   readonly windowPingMs?: number | undefined
   /** Graceful shutdown: how long to wait for in-flight tasks before logging out (default 10000 ms). */
@@ -170,6 +177,7 @@ export const make = Effect.fn("Session.make")(function* (
   const commandTimeout = config.commandTimeoutMs ?? 60000
   const windowPing = config.windowPingMs ?? 500
   const drainTimeout = config.drainTimeoutMs ?? 10000
+  const abortTimeout = config.abortTimeoutMs ?? Math.min(5000, commandTimeout > 0 ? commandTimeout : 5000)
 
   const loginConfig = (
     cid: number,
@@ -442,15 +450,27 @@ export const make = Effect.fn("Session.make")(function* (
       conn
     )
 
-  /** ABORT TASK for a task the caller gave up on; frees its ITT when answered (or after 5 s). */
+  /**
+   * ABORT TASK for a task given up on; frees its ITT when answered. Unanswered within
+   * `abortTimeout`, the connection is dropped at once (its tasks fail or move: `dropConn`): a
+   * target that sits on an abort (issue 15: one waiting for Data-Out we no longer sent) would
+   * otherwise stall the session until keepalive gave up on it.
+   */
   const abortTask = (task: Engine.Task & { readonly lun: bigint }) =>
     Effect.gen(function* () {
       const conn = task.conn
       if (conn === undefined || conn.dead !== undefined) return
-      yield* tmfRaw(TaskManagementFunction.AbortTask, task.lun, task.itt, task.cmdSN, conn).pipe(
-        Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.succeed(-1) }),
-        Effect.ignore
+      const answered = yield* tmfRaw(TaskManagementFunction.AbortTask, task.lun, task.itt, task.cmdSN, conn).pipe(
+        Effect.as(true),
+        Effect.timeoutOrElse({ duration: Duration.millis(abortTimeout), orElse: () => Effect.succeed(false) }),
+        Effect.catch(() => Effect.succeed(true))
       )
+      if (!answered && conn.dead === undefined && closedWith === undefined) {
+        const message = `ABORT TASK for ITT 0x${task.itt.toString(16)} not answered within ${abortTimeout} ms: connection ${conn.cid} dropped`
+        conn.kill(
+          IscsiError.make(new IscsiError.ConnectionLost({ message, cause: err.timeout("ABORT TASK", abortTimeout) }))
+        )
+      }
     }).pipe(Effect.ensuring(Effect.sync(() => state.release(task))))
 
   /** A broken task needs an ABORT TASK (one function for every task, not a closure per command). */

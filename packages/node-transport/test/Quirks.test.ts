@@ -112,5 +112,86 @@ describe("a target that rejects HeaderDigest=None and digests anyway", () => {
   )
 })
 
-void Exit
-void eventually
+describe("a target that sits on ABORT TASK for a WRITE waiting for its Data-Out", () => {
+  const MiB4 = 4 * 1024 * 1024
+  // keepalive as by default: the stall must not be left to it (5 s + 10 s)
+  const keepalive = { keepaliveIntervalMs: 5000, keepaliveTimeoutMs: 10_000 }
+  /**
+   * A 4 MiB WRITE interrupted after 2 ms: it is still in flight (R2T by R2T) when given up. Returns
+   * once the target has its ABORT TASK, so that the next command queues behind it.
+   */
+  const interruptedWrite = (t: FakeTarget.FakeTarget, execute: Session.Session["execute"], lba: number) =>
+    Effect.gen(function* () {
+      const aborts = () => t.sent("TaskManagementRequest").filter((m) => m.function === 1).length
+      const before = aborts()
+      const exit = yield* Effect.exit(execute(write10(1, lba, pattern(lba, MiB4, 5))).pipe(Effect.timeout("2 millis")))
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(yield* eventually(() => aborts() > before, 1000)).toBe(true)
+    })
+
+  it.live("acting on it only once the solicited Data-Out arrived: the next command completes within 1 s", () =>
+    Effect.gen(function* () {
+      const t = yield* FakeTarget.make({ stalledAbort: "after-data", blocks: 4 * 8192 })
+      const session = yield* Session.make(fakeConfig(t, keepalive))
+      expect((yield* session.execute(read10(1, 0, 1))).status).toBe(0)
+      for (let round = 0; round < 3; round++) {
+        yield* interruptedWrite(t, session.execute, 100 + round * 8192)
+        const started = Date.now()
+        const next = yield* session.execute(read10(1, 0, 1))
+        const elapsed = Date.now() - started
+        expect(next.status).toBe(0)
+        expect(elapsed).toBeLessThan(1000)
+        // the abort was answered (not timed out): the ITT is free, the connection kept
+        expect(yield* eventually(() => Effect.runSync(session.stats).inFlight === 0, 1000)).toBe(true)
+        expect((yield* session.stats).connections).toEqual([0])
+      }
+      expect(t.sent("TaskManagementRequest").filter((m) => m.function === 1).length).toBe(3)
+      expect(t.connections.length).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
+  )
+
+  it.live("never answering it: the connection is dropped within the abort's bound, then the session recovers", () =>
+    Effect.gen(function* () {
+      const t = yield* FakeTarget.make({ stalledAbort: "never", blocks: 4 * 8192 })
+      const pool = yield* Pool.make({
+        ...fakeConfig(t, { ...keepalive, abortTimeoutMs: 1000 }),
+        recovery: { replacementTimeoutMs: 10_000, initialDelayMs: 10, maxDelayMs: 100, maxTime2WaitMs: 0 }
+      })
+      expect((yield* pool.execute(read10(1, 0, 1))).status).toBe(0)
+      yield* interruptedWrite(t, pool.execute, 100)
+      const started = Date.now()
+      // held behind the abort on the stalled connection, re-issued on the reinstated session
+      const next = yield* pool.execute(read10(1, 0, 1))
+      const elapsed = Date.now() - started
+      expect(next.status).toBe(0)
+      expect(elapsed).toBeGreaterThanOrEqual(900)
+      expect(elapsed).toBeLessThan(3000)
+      expect(t.connections.length).toBe(2)
+      expect(t.connections[0]!.phase).toBe("closed")
+    }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
+  )
+
+  it.live("never answering it, with MC/S: the stalled connection is dropped within the bound, the other serves", () =>
+    Effect.gen(function* () {
+      const t = yield* FakeTarget.make({ stalledAbort: "never", blocks: 4 * 8192, maxConnections: 2 })
+      const session = yield* Session.make(
+        fakeConfig(t, {
+          ...keepalive,
+          abortTimeoutMs: 1000,
+          connections: 2,
+          offer: { ...Negotiation.defaultOffer, maxConnections: 2 }
+        })
+      )
+      expect((yield* session.stats).connections.length).toBe(2)
+      yield* interruptedWrite(t, session.execute, 100)
+      const started = Date.now()
+      expect((yield* session.execute(read10(1, 0, 1))).status).toBe(0)
+      expect(Date.now() - started).toBeLessThan(1000)
+      expect(yield* eventually(() => Effect.runSync(session.stats).connections.length === 1, 3000)).toBe(true)
+      const dropped = Date.now() - started
+      expect(dropped).toBeGreaterThanOrEqual(800)
+      expect(dropped).toBeLessThan(2500)
+      for (let i = 0; i < 4; i++) expect((yield* session.execute(read10(1, i, 1))).status).toBe(0)
+    }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
+  )
+})

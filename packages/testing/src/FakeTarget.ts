@@ -58,6 +58,15 @@ export interface Options {
   readonly maxConnections?: number | undefined
   /** DefaultTime2Wait the target answers with (default 0). */
   readonly time2Wait?: number | undefined
+  /**
+   * How ABORT TASK for a WRITE still waiting for its solicited Data-Out is treated (issue 15).
+   * `"after-data"`: the target acts on it only once the Data-Out of its outstanding R2T has
+   * arrived, and handles nothing else on that connection meanwhile (it processes a connection's
+   * PDUs in order: later commands, NOP-Outs and TMFs wait behind the abort); then it answers
+   * "function complete", drops the write and goes on. `"never"`: it never answers, and handles
+   * nothing more on that connection. Default: answered at once, the write dropped.
+   */
+  readonly stalledAbort?: "after-data" | "never" | undefined
   /** Authentication the target requires (default none). */
   readonly chap?: ChapOptions | undefined
   /** Per-PDU override in full feature phase; return true when the PDU was handled. */
@@ -477,8 +486,49 @@ export class FakeConnection {
     this.close()
   }
 
+  /** An ABORT TASK the connection is stuck on (`stalledAbort`), and the PDUs waiting behind it. */
+  private stalled: { readonly tmf: P.TaskManagementRequest; readonly backlog: Array<P.Pdu> } | undefined
+
+  /** Whether a PDU must wait behind a stalled ABORT TASK (the awaited Data-Out goes through). */
+  private holdBehindAbort(pdu: P.Pdu): boolean {
+    const st = this.stalled
+    if (st === undefined) return false
+    if (pdu._tag === "ScsiDataOut" && pdu.itt === st.tmf.referencedTaskTag) {
+      const w = this.writes.get(pdu.itt)
+      if (w !== undefined) {
+        const end = Math.min(pdu.bufferOffset + pdu.data.length, w.total)
+        this.target.disk.set(pdu.data.subarray(0, end - pdu.bufferOffset), w.lba * 512 + pdu.bufferOffset)
+        if (end > w.received) w.received = end
+        if (w.received < w.r2tEnd || this.target.options.stalledAbort === "never") return true
+      }
+      // the data it waited for is in: answer the abort, drop the write, then what queued behind
+      this.writes.delete(st.tmf.referencedTaskTag)
+      this.stalled = undefined
+      this.tmfResponse(st.tmf, 0)
+      for (const p of st.backlog) {
+        if (this.phase !== "full") return true
+        this.onFull(p)
+      }
+      return true
+    }
+    st.backlog.push(pdu)
+    return true
+  }
+
+  private tmfResponse(req: P.TaskManagementRequest, response: number): void {
+    this.send({
+      _tag: "TaskManagementResponse",
+      response,
+      itt: req.itt,
+      statSN: this.nextStatSN(),
+      expCmdSN: this.expCmdSN,
+      maxCmdSN: this.maxCmdSN
+    })
+  }
+
   private onFull(pdu: P.Pdu): void {
     const t = this.target
+    if (this.holdBehindAbort(pdu)) return
     if (
       (pdu._tag === "ScsiCommand" ||
         pdu._tag === "NopOut" ||
@@ -516,15 +566,14 @@ export class FakeConnection {
       case "ScsiDataOut":
         return this.dataOut(pdu)
       case "TaskManagementRequest": {
+        const w = pdu.function === 1 ? this.writes.get(pdu.referencedTaskTag) : undefined
+        if (w !== undefined && w.received < w.r2tEnd && this.target.options.stalledAbort !== undefined) {
+          // waiting for the Data-Out of its R2T: the abort (and all behind it) waits too
+          this.stalled = { tmf: pdu, backlog: [] }
+          return
+        }
         if (pdu.function === 1) this.writes.delete(pdu.referencedTaskTag)
-        this.send({
-          _tag: "TaskManagementResponse",
-          response: 0,
-          itt: pdu.itt,
-          statSN: this.nextStatSN(),
-          expCmdSN: this.expCmdSN,
-          maxCmdSN: this.maxCmdSN
-        })
+        this.tmfResponse(pdu, 0)
         return
       }
       case "TextRequest":
