@@ -156,13 +156,46 @@ describe("iscsi (child process against tgtd)", () => {
     expect(chapTarget.luns.map((l) => l.lun)).toEqual([0, 1])
   })
 
-  it("ls without credentials lists what it can and exits 1 naming the CHAP targets", () => {
+  it("ls without credentials lists every target, marks the CHAP ones with why, and exits 0", () => {
+    const started = Date.now()
     const r = iscsi(["ls", portal()])
-    expect(r.status).toBe(1)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(r.status).toBe(0)
     const text = r.stdout.toString()
-    expect(text).toContain(`Target:${tgt().targets.disk.iqn}`)
+    for (const t of ["disk", "chap", "mutual", "tuned"] as const)
+      expect(text).toContain(`Target:${tgt().targets[t].iqn}`)
     expect(text).toContain("Type:DIRECT_ACCESS")
+    // each CHAP target: its header, then why it could not be opened and how to pass credentials
+    for (const t of ["chap", "mutual"] as const) {
+      const block = text.split(`Target:${tgt().targets[t].iqn}`)[1]!.split("\nTarget:")[0]!
+      expect(block).toContain("error: login failed: AuthenticationFailure")
+      expect(block).toContain("ISCSI_CHAP_USER")
+      expect(block).not.toContain("Lun:")
+    }
     expect(r.stderr).toContain(tgt().targets.chap.iqn)
+
+    const j = iscsi(["ls", portal(), "--json"])
+    expect(j.status).toBe(0)
+    const doc = j.json() as Array<{ name: string; error?: string; reason?: string; luns: Array<unknown> }>
+    expect(doc.map((t) => t.name).sort()).toEqual(
+      (["disk", "chap", "mutual", "tuned"] as const).map((t) => tgt().targets[t].iqn).sort()
+    )
+    for (const t of doc) {
+      const chap = t.name === tgt().targets.chap.iqn || t.name === tgt().targets.mutual.iqn
+      expect(t.reason).toBe(chap ? "LoginFailed" : undefined)
+      expect(t.error !== undefined).toBe(chap)
+      expect(t.luns.length > 0).toBe(!chap)
+    }
+  })
+
+  it("a CHAP target without credentials: the error says the target requires CHAP and how to pass them", () => {
+    const r = iscsi(["readcap", `iscsi://${portal()}/${tgt().targets.chap.iqn}/1`])
+    expect(r.status).toBe(1)
+    expect(r.stderr).toContain("AuthenticationFailure")
+    expect(r.stderr).toContain("requires CHAP")
+    expect(r.stderr).toContain("user%secret@")
+    expect(r.stderr).toContain("ISCSI_CHAP_USER")
+    expect(r.stderr.trim().split("\n")).toHaveLength(1)
   })
 
   it("inq --json: standard INQUIRY of a disk LUN", () => {
@@ -370,6 +403,24 @@ describe("iscsi (child process against tgtd)", () => {
 })
 
 describe("iscsi against a target that behaves differently from tgt (fake target in this process)", () => {
+  it("a target that answers AuthMethod=CHAP to an initiator without credentials: it says so and how", async () => {
+    const t = await FakeTarget.start({ chap: { user: "u", secret: "secret-secret", whenNotOffered: "answer-chap" } })
+    try {
+      const r = await iscsiAsync(["readcap", `iscsi://127.0.0.1:${t.port}/${t.targetName}/1`])
+      expect(r.status).toBe(1)
+      expect(r.stderr).toContain("authentication failed")
+      expect(r.stderr).toContain("requires CHAP")
+      expect(r.stderr).toContain("ISCSI_CHAP_SECRET")
+      expect(r.stderr).toContain("AuthMethod=CHAP")
+      const ok = await iscsiAsync(["readcap", `iscsi://u@127.0.0.1:${t.port}/${t.targetName}/1`, "--json"], {
+        env: { ISCSI_CHAP_SECRET: "secret-secret" }
+      })
+      expect(ok.status).toBe(0)
+    } finally {
+      await t.close()
+    }
+  }, 60_000)
+
   it("a target that rejects HeaderDigest=None / DataDigest=None and digests anyway", async () => {
     const t = await FakeTarget.start({ insistOnDigests: true })
     try {

@@ -9,7 +9,7 @@
  * - one that answers `AuthMethod=CHAP` to an initiator without credentials: the error says so.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Negotiation, Pool, Recurrence, Session } from "@effect-iscsi/core"
+import { LoginMachine, Negotiation, Pool, Recurrence, Session } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import { FakeTarget } from "@effect-iscsi/testing"
 import * as Effect from "effect/Effect"
@@ -192,6 +192,27 @@ describe("a target that sits on ABORT TASK for a WRITE waiting for its Data-Out"
       expect(dropped).toBeGreaterThanOrEqual(800)
       expect(dropped).toBeLessThan(2500)
       for (let i = 0; i < 4; i++) expect((yield* session.execute(read10(1, i, 1))).status).toBe(0)
+    }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
+  )
+})
+
+describe("a target that requires CHAP from an initiator without credentials", () => {
+  it.live("answering AuthMethod=CHAP to our None: AuthenticationFailed saying how to pass credentials", () =>
+    Effect.gen(function* () {
+      const t = yield* FakeTarget.make({ chap: { user: "u", secret: "secret-secret", whenNotOffered: "answer-chap" } })
+      const e = yield* Effect.flip(Session.make(fakeConfig(t)))
+      expect(e.reason._tag).toBe("AuthenticationFailed")
+      expect(e.isRetryable).toBe(false)
+      expect(e.message).toContain(LoginMachine.CHAP_REQUIRED)
+    }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
+  )
+
+  it.live("failing the login (AuthenticationFailure, as tgt does): LoginFailed with the same hint", () =>
+    Effect.gen(function* () {
+      const t = yield* FakeTarget.make({ chap: { user: "u", secret: "secret-secret" } })
+      const e = yield* Effect.flip(Session.make(fakeConfig(t)))
+      expect(e.reason._tag === "LoginFailed" && e.reason.hint).toBe(LoginMachine.CHAP_REQUIRED)
+      expect(e.message).toContain("ISCSI_CHAP_USER")
     }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
   )
 })

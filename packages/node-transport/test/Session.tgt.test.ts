@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Redacted from "effect/Redacted"
-import { Negotiation, Pool, Session } from "@effect-iscsi/core"
+import { LoginMachine, Negotiation, Pool, Session } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import { tgt } from "@effect-iscsi/testing/Provided"
 import { cdbRw10 } from "./support.ts"
@@ -343,6 +343,12 @@ describe("Session against tgtd", () => {
       expect(bad.reason._tag).toBe("LoginFailed")
       if (bad.reason._tag === "LoginFailed") expect(bad.reason.status).toMatch(/Authentication/)
       expect(JSON.stringify(bad)).not.toContain("wrong-secret-123")
+      // no credentials at all: tgt fails the login the same way, and the error says how to pass them
+      const none = yield* Effect.flip(Session.make({ ...sessionConfig("disk"), targetName: chap.iqn }))
+      expect(none.reason._tag === "LoginFailed" && none.reason.status).toBe("AuthenticationFailure")
+      expect(none.reason._tag === "LoginFailed" && none.reason.hint).toBe(LoginMachine.CHAP_REQUIRED)
+      expect(none.message).toContain("ISCSI_CHAP_USER")
+      expect(none.isRetryable).toBe(false)
       // mutual CHAP with the wrong target secret: we refuse the target
       const badTarget = yield* Effect.flip(
         Session.make({

@@ -35,6 +35,12 @@ export interface ChapOptions {
   readonly secret: string
   /** Mutual CHAP: the target's own name and secret (sent when the initiator challenges). */
   readonly mutual?: { readonly user: string; readonly secret: string } | undefined
+  /**
+   * An initiator that does not offer CHAP: `"fail"` (default, as tgt) answers the login with
+   * AuthenticationFailure (2/1); `"answer-chap"` answers `AuthMethod=CHAP` as if it had been offered
+   * (as some targets do) and waits for the initiator to go on.
+   */
+  readonly whenNotOffered?: "fail" | "answer-chap" | undefined
 }
 
 export interface Options {
@@ -334,7 +340,7 @@ export class FakeConnection {
         if (k === "AuthMethod") {
           const offered = v.split(",")
           if (chap !== undefined) {
-            if (!offered.includes("CHAP")) return this.loginReject(req, 2, 1)
+            if (!offered.includes("CHAP") && chap.whenNotOffered !== "answer-chap") return this.loginReject(req, 2, 1)
             answer.push(["AuthMethod", "CHAP"])
             transit = false
           } else {
