@@ -7,7 +7,7 @@
  * ```text
  * iscsi discover HOST[:PORT] [--json]
  * iscsi discover --isns HOST[:PORT] [--json]          (an iSNS server, port 3205 by default)
- * iscsi ls iscsi://HOST[:PORT]/ [--json]
+ * iscsi ls iscsi://HOST[:PORT]/ [--json]      (exit 0 when discovery worked; unopened targets carry an error)
  * iscsi inq URL [--vpd PAGE] [--json]
  * iscsi readcap URL [--json]
  * iscsi read URL --lba N --blocks M [-o FILE]
@@ -170,8 +170,22 @@ interface TargetListing {
   readonly name: string
   readonly portals: ReadonlyArray<SendTargets.Portal>
   readonly luns: ReadonlyArray<LunInfo>
+  /** Why the target could not be opened (the one-line report, with what to do when known). */
   readonly error?: string | undefined
+  /** The typed reason of that failure (`LoginFailed`, `AuthenticationFailed`, `ConnectFailed`, …). */
+  readonly reason?: string | undefined
 }
+
+/** The `_tag` of a failure's typed reason (IscsiError, ScsiError), or of the failure itself. */
+const reasonTag = (cause: Cause.Cause<unknown>): string => {
+  if (Cause.hasInterruptsOnly(cause)) return "Interrupted"
+  const e = Cause.squash(cause) as { readonly _tag?: unknown; readonly reason?: { readonly _tag?: unknown } }
+  const inner = e?.reason?._tag
+  return typeof inner === "string" ? inner : typeof e?._tag === "string" ? e._tag : "Defect"
+}
+
+/** Targets listed at once by `ls` (each is its own login; the order of the output is kept). */
+const LS_CONCURRENCY = 4
 
 const listTarget = (portal: IscsiUrl.IscsiUrl, t: SendTargets.Target) =>
   Effect.gen(function* () {
@@ -180,7 +194,8 @@ const listTarget = (portal: IscsiUrl.IscsiUrl, t: SendTargets.Target) =>
       url: { host: portal.host, port: portal.port, target: t.name },
       target: t.name,
       lun: undefined,
-      credentials: creds
+      credentials: creds,
+      digests: yield* Connect.digests(portal, env)
     }
     const context = yield* Connect.openSession(target, env)
     const program = Effect.gen(function* () {
@@ -233,25 +248,43 @@ const ls = Command.make(
   ({ portal, json }) =>
     Effect.gen(function* () {
       const url = yield* Connect.parsePortal(portal)
+      // check credentials and digests once, before any login (a usage error ends the run)
+      yield* Connect.credentials(url, env)
+      yield* Connect.digests(url, env)
       const targets = yield* Connect.discover(url, env)
-      const listing: Array<TargetListing> = []
-      for (const t of targets) {
-        const exit = yield* Effect.exit(listTarget(url, t))
-        listing.push(
-          Exit.isSuccess(exit)
-            ? { name: t.name, portals: t.portals, luns: exit.value }
-            : { name: t.name, portals: t.portals, luns: [], error: Failure.reportCause(exit.cause).message }
-        )
-      }
+      // every target is listed; one that cannot be opened (CHAP without credentials, …) is marked
+      // with why, and the others are listed all the same: discovery worked, so the run did
+      const listing = yield* Effect.forEach(
+        targets,
+        (t) =>
+          Effect.map(
+            Effect.exit(listTarget(url, t)),
+            (exit): TargetListing =>
+              Exit.isSuccess(exit)
+                ? { name: t.name, portals: t.portals, luns: exit.value }
+                : {
+                    name: t.name,
+                    portals: t.portals,
+                    luns: [],
+                    error: Failure.reportCause(exit.cause).message,
+                    reason: reasonTag(exit.cause)
+                  }
+          ),
+        { concurrency: LS_CONCURRENCY }
+      )
       yield* json ? printJson(listing) : out(lsText(listing))
       const failed = listing.filter((t) => t.error !== undefined)
       if (failed.length > 0) {
-        return yield* new Failure.ListingIncomplete({
-          message: `could not list ${failed.length} of ${listing.length} targets (${failed.map((t) => t.name).join(", ")})`
-        })
+        yield* Files.writeStderr(
+          `iscsi: ${failed.length} of ${listing.length} targets could not be opened (${failed.map((t) => t.name).join(", ")}): see their error\n`
+        )
       }
     })
-).pipe(Command.withDescription("every target behind a portal with its LUNs, device types and sizes (like iscsi-ls -s)"))
+).pipe(
+  Command.withDescription(
+    "every target behind a portal with its LUNs, device types and sizes (like iscsi-ls -s); targets that cannot be opened are listed with the reason, and exit status 0 means discovery worked"
+  )
+)
 
 // ---------------------------------------------------------------------------------------------
 // inq

@@ -11,6 +11,8 @@
  * | ISCSI_TARGET_CHAP_USER    | mutual CHAP: the target's user (or `?target_user=` in the URL)      |
  * | ISCSI_TARGET_CHAP_SECRET  | mutual CHAP: the target's secret (or `?target_password=`)          |
  * | ISCSI_INITIATOR_NAME      | our initiator IQN (default: derived from the host name)            |
+ * | ISCSI_HEADER_DIGEST       | HeaderDigest offer when the URL has no `header_digest=`: `None`, `CRC32C`, `None,CRC32C` … (default `None,CRC32C`) |
+ * | ISCSI_DATA_DIGEST         | DataDigest offer when the URL has no `data_digest=` (same values)   |
  *
  * Sessions come from core's `Pool`, whose ISIDs are unique per process (RFC 7143 §11.12.5, format
  * T=10b, with a per-process part), so two `iscsi` processes on the same target each get their own
@@ -24,6 +26,7 @@ import * as IscsiConfig from "@effect-iscsi/core/IscsiConfig"
 import type * as IscsiError from "@effect-iscsi/core/IscsiError"
 import * as IscsiUrl from "@effect-iscsi/core/IscsiUrl"
 import * as Isns from "@effect-iscsi/core/Isns"
+import * as Negotiation from "@effect-iscsi/core/Negotiation"
 import * as Pool from "@effect-iscsi/core/Pool"
 import type { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
 import type * as SendTargets from "@effect-iscsi/core/SendTargets"
@@ -45,12 +48,19 @@ export interface Credentials {
   readonly targetChap?: { readonly user: string; readonly secret: Redacted.Redacted<string> } | undefined
 }
 
-/** A parsed URL that names a target (and maybe a LUN), with credentials resolved. */
+/** Digest offers from the URL or the environment (absent: the library's default, `None,CRC32C`). */
+export interface Digests {
+  readonly headerDigest?: ReadonlyArray<Negotiation.DigestChoice>
+  readonly dataDigest?: ReadonlyArray<Negotiation.DigestChoice>
+}
+
+/** A parsed URL that names a target (and maybe a LUN), with credentials and digests resolved. */
 export interface TargetUrl {
   readonly url: IscsiUrl.IscsiUrl
   readonly target: string
   readonly lun: number | undefined
   readonly credentials: Credentials
+  readonly digests?: Digests | undefined
 }
 
 const nonEmpty = (s: string | undefined): string | undefined => (s === undefined || s.length === 0 ? undefined : s)
@@ -95,6 +105,29 @@ export const credentials = (url: IscsiUrl.IscsiUrl, env: Env): Effect.Effect<Cre
   })
 }
 
+const envDigest = (
+  name: "ISCSI_HEADER_DIGEST" | "ISCSI_DATA_DIGEST",
+  env: Env
+): Effect.Effect<ReadonlyArray<Negotiation.DigestChoice> | undefined, UsageError> => {
+  const text = nonEmpty(env[name])
+  if (text === undefined) return Effect.succeed(undefined)
+  const d = Negotiation.parseDigests(text)
+  return d !== undefined
+    ? Effect.succeed(d)
+    : Effect.fail(new UsageError({ message: `${name}=${text}: give None, CRC32C or a list of them (None,CRC32C)` }))
+}
+
+/** Digest offers for a URL: its `header_digest=` / `data_digest=` first, then ISCSI_HEADER_DIGEST / ISCSI_DATA_DIGEST. */
+export const digests = (url: IscsiUrl.IscsiUrl, env: Env): Effect.Effect<Digests, UsageError> =>
+  Effect.gen(function* () {
+    const headerDigest = url.headerDigest ?? (yield* envDigest("ISCSI_HEADER_DIGEST", env))
+    const dataDigest = url.dataDigest ?? (yield* envDigest("ISCSI_DATA_DIGEST", env))
+    return {
+      ...(headerDigest !== undefined ? { headerDigest } : {}),
+      ...(dataDigest !== undefined ? { dataDigest } : {})
+    }
+  })
+
 /** A URL that must name a target; `needLun` also requires the LUN. */
 export const parseTargetUrl = (
   text: string,
@@ -111,7 +144,13 @@ export const parseTargetUrl = (
         message: `the URL names no LUN (iscsi://host[:port]/target-iqn/LUN): ${IscsiUrl.format(url)}`
       })
     }
-    return { url, target: url.target, lun: url.lun, credentials: yield* credentials(url, env) }
+    return {
+      url,
+      target: url.target,
+      lun: url.lun,
+      credentials: yield* credentials(url, env),
+      digests: yield* digests(url, env)
+    }
   })
 
 /**
@@ -149,7 +188,7 @@ export const sessionLayer = (
         initiatorName: initiatorName(env),
         chap: t.credentials.chap,
         targetChap: t.credentials.targetChap,
-        offer: t.url.headerDigest !== undefined ? { headerDigest: t.url.headerDigest } : undefined,
+        offer: t.digests,
         connections: options.connections,
         commandTimeoutMs: options.commandTimeoutMs,
         // A command-line tool reports a lost connection rather than waiting for a reinstatement.

@@ -37,19 +37,8 @@ export class VerifyFailed extends Data.TaggedError("VerifyFailed")<{
   readonly message: string
 }> {}
 
-/** `ls` printed what it could, but some targets could not be listed (login refused, …). Exit 1. */
-export class ListingIncomplete extends Data.TaggedError("ListingIncomplete")<{
-  readonly message: string
-}> {}
-
 /** Every failure a subcommand can end with. */
-export type Failure =
-  | UsageError
-  | IoError
-  | VerifyFailed
-  | ListingIncomplete
-  | IscsiError.IscsiError
-  | ScsiError.ScsiError
+export type Failure = UsageError | IoError | VerifyFailed | IscsiError.IscsiError | ScsiError.ScsiError
 
 export const ExitCode = {
   Ok: 0,
@@ -82,11 +71,15 @@ const iscsiReport = (e: IscsiError.IscsiError): Report => {
       }
     case "LoginFailed":
       return {
-        message: `login failed: ${r.status} (status class ${hex2(r.statusClass)}, detail ${hex2(r.statusDetail)})`,
+        message: `login failed: ${r.status} (status class ${hex2(r.statusClass)}, detail ${hex2(r.statusDetail)})${
+          r.hint !== undefined ? `: ${r.hint}` : ""
+        }`,
         exitCode: ExitCode.Failure
       }
     case "AuthenticationFailed":
       return { message: `authentication failed: ${r.message}`, exitCode: ExitCode.Failure }
+    case "NegotiationFailed":
+      return { message: `negotiation failed (${r.key}): ${r.message}`, exitCode: ExitCode.Failure }
     case "Timeout":
       return { message: `timed out (${r.operation}): ${r.message}`, exitCode: ExitCode.Failure }
     case "IsnsRejected":
@@ -129,8 +122,7 @@ export const report = (error: unknown): Report => {
       return { message: `${e.path}: ${e.message}`, exitCode: ExitCode.Failure }
     }
     case "VerifyFailed":
-    case "ListingIncomplete":
-      return { message: (error as VerifyFailed | ListingIncomplete).message, exitCode: ExitCode.Failure }
+      return { message: (error as VerifyFailed).message, exitCode: ExitCode.Failure }
     case "ShowHelp":
       // a parse error, or no subcommand given: the usage was printed already
       return { message: "usage", exitCode: ExitCode.Usage, alreadyShown: true }

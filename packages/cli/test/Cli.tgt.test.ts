@@ -7,8 +7,9 @@
  * other test files sharing the tgtd are not disturbed.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as FakeTarget from "@effect-iscsi/testing/FakeTarget"
 import { tgt } from "@effect-iscsi/testing/Provided"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -31,6 +32,8 @@ const clean = {
   LIBISCSI_CHAP_PASSWORD: "",
   ISCSI_TARGET_CHAP_USER: "",
   ISCSI_TARGET_CHAP_SECRET: "",
+  ISCSI_HEADER_DIGEST: "",
+  ISCSI_DATA_DIGEST: "",
   ISCSI_CLI_DIST: ""
 }
 
@@ -52,6 +55,36 @@ const iscsi = (
     json: () => JSON.parse(stdout.toString("utf8"))
   }
 }
+
+/**
+ * The same, without blocking this process: for targets that run in it (the fake target). Resolves
+ * with the run and how long it took.
+ */
+const iscsiAsync = (args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) =>
+  new Promise<Run & { readonly ms: number }>((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...clean, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    const out: Array<Buffer> = []
+    const err: Array<Buffer> = []
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.stdout.on("data", (b: Buffer) => out.push(b))
+    child.stderr.on("data", (b: Buffer) => err.push(b))
+    child.on("error", reject)
+    child.on("close", (status) => {
+      clearTimeout(timer)
+      const stdout = Buffer.concat(out)
+      resolve({
+        status,
+        stdout,
+        stderr: Buffer.concat(err).toString("utf8"),
+        json: () => JSON.parse(stdout.toString("utf8")),
+        ms: Date.now() - started
+      })
+    })
+  })
 
 const portal = () => `127.0.0.1:${tgt().port}`
 const diskUrl = (lun: number) => `iscsi://${portal()}/${tgt().targets.disk.iqn}/${lun}`
@@ -123,13 +156,46 @@ describe("iscsi (child process against tgtd)", () => {
     expect(chapTarget.luns.map((l) => l.lun)).toEqual([0, 1])
   })
 
-  it("ls without credentials lists what it can and exits 1 naming the CHAP targets", () => {
+  it("ls without credentials lists every target, marks the CHAP ones with why, and exits 0", () => {
+    const started = Date.now()
     const r = iscsi(["ls", portal()])
-    expect(r.status).toBe(1)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(r.status).toBe(0)
     const text = r.stdout.toString()
-    expect(text).toContain(`Target:${tgt().targets.disk.iqn}`)
+    for (const t of ["disk", "chap", "mutual", "tuned"] as const)
+      expect(text).toContain(`Target:${tgt().targets[t].iqn}`)
     expect(text).toContain("Type:DIRECT_ACCESS")
+    // each CHAP target: its header, then why it could not be opened and how to pass credentials
+    for (const t of ["chap", "mutual"] as const) {
+      const block = text.split(`Target:${tgt().targets[t].iqn}`)[1]!.split("\nTarget:")[0]!
+      expect(block).toContain("error: login failed: AuthenticationFailure")
+      expect(block).toContain("ISCSI_CHAP_USER")
+      expect(block).not.toContain("Lun:")
+    }
     expect(r.stderr).toContain(tgt().targets.chap.iqn)
+
+    const j = iscsi(["ls", portal(), "--json"])
+    expect(j.status).toBe(0)
+    const doc = j.json() as Array<{ name: string; error?: string; reason?: string; luns: Array<unknown> }>
+    expect(doc.map((t) => t.name).sort()).toEqual(
+      (["disk", "chap", "mutual", "tuned"] as const).map((t) => tgt().targets[t].iqn).sort()
+    )
+    for (const t of doc) {
+      const chap = t.name === tgt().targets.chap.iqn || t.name === tgt().targets.mutual.iqn
+      expect(t.reason).toBe(chap ? "LoginFailed" : undefined)
+      expect(t.error !== undefined).toBe(chap)
+      expect(t.luns.length > 0).toBe(!chap)
+    }
+  })
+
+  it("a CHAP target without credentials: the error says the target requires CHAP and how to pass them", () => {
+    const r = iscsi(["readcap", `iscsi://${portal()}/${tgt().targets.chap.iqn}/1`])
+    expect(r.status).toBe(1)
+    expect(r.stderr).toContain("AuthenticationFailure")
+    expect(r.stderr).toContain("requires CHAP")
+    expect(r.stderr).toContain("user%secret@")
+    expect(r.stderr).toContain("ISCSI_CHAP_USER")
+    expect(r.stderr.trim().split("\n")).toHaveLength(1)
   })
 
   it("inq --json: standard INQUIRY of a disk LUN", () => {
@@ -334,4 +400,63 @@ describe("iscsi (child process against tgtd)", () => {
     expect(w.status).toBe(0)
     expect(w.json().bytes).toBe(w.json().ios * 8192)
   })
+})
+
+describe("iscsi against a target that behaves differently from tgt (fake target in this process)", () => {
+  it("a target that answers AuthMethod=CHAP to an initiator without credentials: it says so and how", async () => {
+    const t = await FakeTarget.start({ chap: { user: "u", secret: "secret-secret", whenNotOffered: "answer-chap" } })
+    try {
+      const r = await iscsiAsync(["readcap", `iscsi://127.0.0.1:${t.port}/${t.targetName}/1`])
+      expect(r.status).toBe(1)
+      expect(r.stderr).toContain("authentication failed")
+      expect(r.stderr).toContain("requires CHAP")
+      expect(r.stderr).toContain("ISCSI_CHAP_SECRET")
+      expect(r.stderr).toContain("AuthMethod=CHAP")
+      const ok = await iscsiAsync(["readcap", `iscsi://u@127.0.0.1:${t.port}/${t.targetName}/1`, "--json"], {
+        env: { ISCSI_CHAP_SECRET: "secret-secret" }
+      })
+      expect(ok.status).toBe(0)
+    } finally {
+      await t.close()
+    }
+  }, 60_000)
+
+  it("a target that rejects HeaderDigest=None / DataDigest=None and digests anyway", async () => {
+    const t = await FakeTarget.start({ insistOnDigests: true })
+    try {
+      const url = `iscsi://127.0.0.1:${t.port}/${t.targetName}/1`
+      // the default offer (None,CRC32C) gets CRC32C from it
+      const ok = await iscsiAsync(["readcap", url, "--json"])
+      expect(ok.status).toBe(0)
+      expect(ok.json().blockSize).toBe(512)
+      // header_digest=none: one typed failure at once, naming the key and the fix (no loop)
+      const none = await iscsiAsync(["readcap", `${url}?header_digest=none`])
+      expect(none.status).toBe(1)
+      expect(none.stderr).toContain("HeaderDigest")
+      expect(none.stderr).toContain("header_digest=crc32c")
+      expect(none.stderr.trim().split("\n")).toHaveLength(1)
+      // data_digest=none with CRC32C headers: the data digest is caught the same way
+      const data = await iscsiAsync(["readcap", `${url}?header_digest=crc32c&data_digest=none`])
+      expect(data.status).toBe(1)
+      expect(data.stderr).toContain("DataDigest")
+      expect(data.stderr).toContain("data_digest=crc32c")
+      expect((await iscsiAsync(["readcap", `${url}?header_digest=crc32c&data_digest=crc32c`])).status).toBe(0)
+      // ISCSI_HEADER_DIGEST / ISCSI_DATA_DIGEST are honoured when the URL says nothing, and the URL wins
+      const env = await iscsiAsync(["readcap", `${url}?header_digest=crc32c`], { env: { ISCSI_DATA_DIGEST: "None" } })
+      expect(env.status).toBe(1)
+      expect(env.stderr).toContain("DataDigest")
+      const envHeader = await iscsiAsync(["readcap", url], { env: { ISCSI_HEADER_DIGEST: "none" } })
+      expect(envHeader.status).toBe(1)
+      expect(envHeader.stderr).toContain("HeaderDigest")
+      const urlWins = await iscsiAsync(["readcap", `${url}?data_digest=crc32c`, "--json"], {
+        env: { ISCSI_DATA_DIGEST: "None" }
+      })
+      expect(urlWins.status).toBe(0)
+      expect((await iscsiAsync(["readcap", url], { env: { ISCSI_DATA_DIGEST: "md5" } })).status).toBe(2)
+      // every failure came from one login each: nothing retried in a loop
+      expect(none.ms).toBeLessThan(10_000)
+    } finally {
+      await t.close()
+    }
+  }, 120_000)
 })

@@ -240,7 +240,7 @@ describe("Failure.report", () => {
         1
       ],
       [new Failure.IoError({ path: "/x", message: "ENOENT" }), 1],
-      [new Failure.ListingIncomplete({ message: "1 of 2" }), 1],
+      [new Failure.VerifyFailed({ message: "block 3 differs" }), 1],
       [new Error("boom"), 1]
     ]
     for (const [error, code] of rows) expect(Failure.report(error).exitCode).toBe(code)
@@ -251,6 +251,18 @@ describe("Failure.report", () => {
       new IscsiError.LoginFailed({ statusClass: 2, statusDetail: 1, status: "AuthenticationFailure", message: "m" })
     )
     expect(Failure.report(login).message).toContain("AuthenticationFailure")
+    // what to do, when the library knows it (no credentials for a CHAP target)
+    const hinted = IscsiError.make(
+      new IscsiError.LoginFailed({
+        statusClass: 2,
+        statusDetail: 1,
+        status: "AuthenticationFailure",
+        message: "m",
+        hint: "pass credentials"
+      })
+    )
+    expect(Failure.report(hinted).message).toContain("AuthenticationFailure")
+    expect(Failure.report(hinted).message).toContain("pass credentials")
     const refused = IscsiError.make(new IscsiError.ConnectFailed({ host: "h", port: 1, message: "ECONNREFUSED" }))
     expect(Failure.report(refused).message).toContain("h:1")
   })

@@ -39,7 +39,8 @@ export const discover = Effect.fn("Discovery.discover")(function* (
         sessionType: "Discovery",
         isid: 0x80 * 2 ** 40 + Math.floor(Math.random() * 2 ** 40),
         auth: options.auth ?? { _tag: "None" },
-        offer: { ...Negotiation.defaultOffer, headerDigest: ["None"], dataDigest: ["None"] },
+        // digests as for any session (None,CRC32C): a portal that insists on CRC32C gets it
+        offer: Negotiation.defaultOffer,
         keepaliveIntervalMs: 0,
         loginTimeoutMs: options.loginTimeoutMs
       })

@@ -32,6 +32,10 @@
  * Digests: `setDigests` applies to the next frame. Switch them on after the Login Response that
  * completes login has been returned (login PDUs never carry digests); nothing follows that
  * response in the same chunk, because the target waits for our next command.
+ * `checkUndeclaredDigests` (the session arms it once per connection after login) looks at the first
+ * frame after it for digests the peer sends although they are off: a peer that rejected
+ * `HeaderDigest=None` and digests anyway would otherwise have every later frame misread (garbage
+ * headers, or a hang waiting for bytes that never come). It is a `NegotiationFailed` naming the key.
  *
  * Not here: decoding of text keys, sequence numbers, what the PDUs mean (the connection engine).
  */
@@ -39,7 +43,7 @@ import * as Result from "effect/Result"
 import * as Crc32c from "./Crc32c.ts"
 import { digestAt, padOf, u24 } from "./internal/pdu/bytes.ts"
 import * as Codec from "./internal/pdu/codec.ts"
-import type * as IscsiError from "./IscsiError.ts"
+import * as IscsiError from "./IscsiError.ts"
 import * as PduModule from "./Pdu.ts"
 import type { Pdu } from "./PduTypes.ts"
 
@@ -95,9 +99,23 @@ export interface Framer {
    * current frame plus one header, so that the next segment can be read in place.
    */
   readLimit(): number
+  /**
+   * Check the next frame (the first after login) for digests the peer sends although they are off
+   * here: with the header digest off, a 4-byte word after its header (BHS + AHS) equal to the
+   * header's CRC32C; with the data digest off, one after its padded data segment (up to
+   * {@link PROBE_MAX_DATA} bytes) equal to the segment's CRC32C. A chance match is one in 2^32.
+   * When found, `push` fails with `NegotiationFailed` (key HeaderDigest or DataDigest) whose message
+   * says how to offer CRC32C; `rejected` says which keys the target answered `Reject` (message only).
+   * Costs one CRC32C over the first header, and a copy of the first frame's first bytes. No-op when
+   * both digests are on or bytes of a frame are held already.
+   */
+  checkUndeclaredDigests(rejected?: { readonly header?: boolean; readonly data?: boolean }): void
   /** Bytes held for a frame not yet complete. */
   readonly buffered: number
 }
+
+/** `checkUndeclaredDigests` looks for a data digest only after a first data segment this long at most. */
+export const PROBE_MAX_DATA = 16384
 
 /** Where the data segment of a Data-In frame goes (see `Framer.setPlacer`). */
 export interface Placer {
@@ -355,8 +373,78 @@ class FramerImpl implements Framer {
     return this.failed
   }
 
+  /** The first frame's bytes while `checkUndeclaredDigests` is armed; `need`: bytes to decide next. */
+  private probe:
+    | { buf: Uint8Array; fill: number; need: number; readonly header: boolean; readonly data: boolean }
+    | undefined = undefined
+
+  checkUndeclaredDigests(rejected: { readonly header?: boolean; readonly data?: boolean } = {}): void {
+    if ((this.headerDigest && this.dataDigest) || this.buffered > 0) return
+    this.probe = {
+      buf: new Uint8Array(STAGE_SIZE),
+      fill: 0,
+      need: Codec.BHS_LENGTH,
+      header: rejected.header === true,
+      data: rejected.data === true
+    }
+  }
+
+  /**
+   * Feed the armed probe with the start of `chunk` (the normal parse still reads all of it); an
+   * error when the first frame carries a digest that is off here. Clears the probe once decided.
+   */
+  private runProbe(chunk: Uint8Array): IscsiError.IscsiError | undefined {
+    const p = this.probe!
+    let pos = 0
+    for (;;) {
+      const take = Math.min(p.need - p.fill, chunk.length - pos)
+      if (p.need > p.buf.length) {
+        const bigger = new Uint8Array(p.need)
+        bigger.set(p.buf.subarray(0, p.fill))
+        p.buf = bigger
+      }
+      p.buf.set(chunk.subarray(pos, pos + take), p.fill)
+      p.fill += take
+      pos += take
+      if (p.fill < p.need) return undefined
+      // p.fill === p.need: the next step of the decision
+      const b = p.buf
+      const hdr = Codec.BHS_LENGTH + (b[4]! << 2)
+      const afterHeader = hdr + (this.headerDigest ? 4 : 0)
+      const headerPart = afterHeader + (this.headerDigest ? 0 : 4)
+      if (p.fill < headerPart) {
+        p.need = headerPart
+        continue
+      }
+      if (!this.headerDigest && p.fill === headerPart && digestAt(b, hdr) === this.hcrc(b.subarray(0, hdr))) {
+        this.probe = undefined
+        return undeclared("HeaderDigest", p.header)
+      }
+      const dsl = u24(b, 5)
+      const padded = dsl + padOf(dsl)
+      if (this.dataDigest || dsl === 0 || padded > PROBE_MAX_DATA) {
+        this.probe = undefined
+        return undefined
+      }
+      const end = afterHeader + padded
+      if (p.fill < end + 4) {
+        p.need = end + 4
+        continue
+      }
+      this.probe = undefined
+      return digestAt(b, end) === this.dcrc(b.subarray(afterHeader, end)) ? undeclared("DataDigest", p.data) : undefined
+    }
+  }
+
   push(chunk: Uint8Array): Result.Result<ReadonlyArray<Pdu>, IscsiError.IscsiError> {
     if (this.failed !== undefined) return this.failed
+    if (this.probe !== undefined) {
+      const e = this.runProbe(chunk)
+      if (e !== undefined) {
+        this.error = e
+        return this.fail()
+      }
+    }
     let out: Array<Pdu> | undefined
     let pos = 0
     const n = chunk.length
@@ -455,6 +543,20 @@ class FramerImpl implements Framer {
 }
 
 const EMPTY = new Uint8Array(0)
+
+/** The peer sends a digest that is off on this connection (see `checkUndeclaredDigests`). */
+const undeclared = (key: "HeaderDigest" | "DataDigest", rejected: boolean): IscsiError.IscsiError => {
+  const which = key === "HeaderDigest" ? "header" : "data"
+  const fix = `offer ${key}=CRC32C (URL ${which}_digest=crc32c, ISCSI_${which.toUpperCase()}_DIGEST=CRC32C, or offer.${which}Digest)`
+  return IscsiError.make(
+    new IscsiError.NegotiationFailed({
+      key,
+      message: rejected
+        ? `the target rejected our ${key} offer (so ${key}=None applies) but sends CRC32C ${which} digests: ${fix}`
+        : `the target negotiated ${key}=None but sends CRC32C ${which} digests: ${fix}`
+    })
+  )
+}
 
 /** A new framer for one connection (digests off during login; see `setDigests`). */
 export const make = (options: Options): Framer => new FramerImpl(options)

@@ -9,7 +9,7 @@
  * | ISCSI_INITIATOR_NAME                 | our iSCSI name                                       | iqn.2026-11.io.effect-iscsi:initiator |
  * | ISCSI_CHAP_USER / ISCSI_CHAP_SECRET  | one-way CHAP (also from the URL)                     | –       |
  * | ISCSI_TARGET_CHAP_USER / ISCSI_TARGET_CHAP_SECRET | mutual CHAP: the target's name and secret | –   |
- * | ISCSI_HEADER_DIGEST / ISCSI_DATA_DIGEST | `CRC32C`, `None`, or a list (`CRC32C,None`)       | None    |
+ * | ISCSI_HEADER_DIGEST / ISCSI_DATA_DIGEST | `CRC32C`, `None`, or a list (`CRC32C,None`, `crc32c-none`), any case | None,CRC32C |
  * | ISCSI_CONNECTIONS                    | MC/S connections to keep (asks the target for as many) | 1     |
  * | ISCSI_CHAP_ALGORITHMS                | CHAP algorithms to offer, in order (`SHA3-256,SHA256,SHA1,MD5`) | all |
  * | ISCSI_MAX_RECV_DATA_SEGMENT_LENGTH, ISCSI_MAX_BURST_LENGTH, ISCSI_FIRST_BURST_LENGTH | offers | see Negotiation.defaultOffer |
@@ -32,11 +32,20 @@ import type * as Pool from "./Pool.ts"
 
 export const DEFAULT_INITIATOR_NAME = "iqn.2026-11.io.effect-iscsi:initiator"
 
-const digestList = (s: string): ReadonlyArray<"CRC32C" | "None"> =>
-  s
-    .split(",")
-    .map((x) => x.trim())
-    .filter((x): x is "CRC32C" | "None" => x === "CRC32C" || x === "None")
+/** A digest list from a variable; malformed is an `InvalidArgument` naming the variable (never ignored). */
+const digestList = (
+  name: string,
+  s: string
+): Effect.Effect<ReadonlyArray<Negotiation.DigestChoice>, IscsiError.IscsiError> => {
+  const d = Negotiation.parseDigests(s)
+  return d !== undefined
+    ? Effect.succeed(d)
+    : Effect.fail(
+        IscsiError.make(
+          new IscsiError.InvalidArgument({ message: `${name} must be None, CRC32C or a list of them (None,CRC32C)` })
+        )
+      )
+}
 
 /** Options that shape a pool besides the URL. */
 export interface Options {
@@ -104,6 +113,7 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<Pool.
       ...(connections !== undefined
         ? { maxConnections: Math.max(connections, Negotiation.defaultOffer.maxConnections) }
         : {}),
+      ...(u.dataDigest !== undefined ? { dataDigest: u.dataDigest } : {}),
       ...options.offer
     }
     const valid = Negotiation.validateOffer(offer)
@@ -207,8 +217,8 @@ export const fromConfig: Effect.Effect<Pool.Config, IscsiError.IscsiError | Conf
       )
     }
     const offer: Partial<Negotiation.Offer> = {
-      ...(hd !== undefined ? { headerDigest: digestList(hd) } : {}),
-      ...(dd !== undefined ? { dataDigest: digestList(dd) } : {}),
+      ...(hd !== undefined ? { headerDigest: yield* digestList("ISCSI_HEADER_DIGEST", hd) } : {}),
+      ...(dd !== undefined ? { dataDigest: yield* digestList("ISCSI_DATA_DIGEST", dd) } : {}),
       ...(mrdsl !== undefined ? { maxRecvDataSegmentLength: mrdsl } : {}),
       ...(mbl !== undefined ? { maxBurstLength: mbl } : {}),
       ...(fbl !== undefined ? { firstBurstLength: fbl } : {})

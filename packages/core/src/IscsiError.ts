@@ -74,6 +74,8 @@ export class LoginFailed extends Data.TaggedError("LoginFailed")<{
   /** Short name of the status, e.g. "AuthenticationFailure", "TargetNotFound", "OutOfResources". */
   readonly status: string
   readonly message: string
+  /** What to do about it, when we know (e.g. how to pass CHAP credentials); also in `message`. */
+  readonly hint?: string | undefined
 }> {
   /** Class 3 (target error) and "too many connections" may succeed later; class 2 initiator errors do not. */
   get isRetryable(): boolean {
@@ -81,7 +83,11 @@ export class LoginFailed extends Data.TaggedError("LoginFailed")<{
   }
 }
 
-/** CHAP failed on our side: the target's mutual-CHAP response did not verify, or a CHAP exchange was malformed. */
+/**
+ * Authentication failed on our side: the target's mutual-CHAP response did not verify, a CHAP
+ * exchange was malformed, or the target requires authentication we were given no credentials for
+ * (it answered `AuthMethod=CHAP` to our `AuthMethod=None`: the message says how to pass them).
+ */
 export class AuthenticationFailed extends Data.TaggedError("AuthenticationFailed")<{
   readonly message: string
 }> {

@@ -8,14 +8,17 @@
  *   iscsi://[2001:db8::1]:3261/                         IPv6 portal, explicit port
  *   iscsi://ronnie%password@iscsi.example.com/iqn.ronnie.test/1
  *   iscsi://u%s@host/iqn.x:y/0?target_user=t&target_password=ts&header_digest=crc32c-none
+ *   iscsi://host/iqn.x:y/0?header_digest=crc32c&data_digest=crc32c
  * ```
  *
  * - `host`: DNS name, IPv4, or IPv6 in brackets (returned without brackets); port defaults to 3260.
  * - `user%secret`: the initiator's CHAP credentials (split at the first `%`); the secret is wrapped in
  *   `Redacted` at once.
  * - Query arguments (libiscsi): `target_user` / `target_password` for mutual CHAP, `header_digest`
- *   (`none`, `crc32c`, `none-crc32c`, `crc32c-none`, case-insensitive). Any other argument (e.g.
- *   libiscsi's `iser`) is an error. Target credentials may also come through the `options`, which win.
+ *   (`none`, `crc32c`, `none-crc32c`, `crc32c-none`, case-insensitive) and, ours, `data_digest`
+ *   with the same values. Absent, the default offer applies (`None,CRC32C`: see
+ *   `Negotiation.defaultOffer`). Any other argument (e.g. libiscsi's `iser`) is an error. Target
+ *   credentials may also come through the `options`, which win.
  * - As in libiscsi, the query starts at the first `?`, so a secret containing `?` must be passed some
  *   other way; the credentials end at the last `@` (a secret may contain `@` or `/`).
  * - The LUN is a decimal integer 0–65535; a target without a LUN is accepted (`lun` absent).
@@ -27,7 +30,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as IscsiError from "./IscsiError.ts"
 import { failInvalid } from "./internal/textErrors.ts"
-import type { DigestChoice } from "./Negotiation.ts"
+import { type DigestChoice, parseDigests } from "./Negotiation.ts"
 
 export const DEFAULT_PORT = 3260
 
@@ -42,6 +45,8 @@ export interface IscsiUrl {
   readonly targetSecret?: Redacted.Redacted<string>
   /** From `header_digest=…`: our HeaderDigest preference list. */
   readonly headerDigest?: ReadonlyArray<DigestChoice>
+  /** From `data_digest=…`: our DataDigest preference list. */
+  readonly dataDigest?: ReadonlyArray<DigestChoice>
 }
 
 export interface ParseOptions {
@@ -56,12 +61,9 @@ const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/
 const IPV6 = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?$/
 const TARGET = /^[A-Za-z0-9.:_-]+$/
 
-const headerDigests: ReadonlyMap<string, ReadonlyArray<DigestChoice>> = new Map([
-  ["none", ["None"]],
-  ["crc32c", ["CRC32C"]],
-  ["none-crc32c", ["None", "CRC32C"]],
-  ["crc32c-none", ["CRC32C", "None"]]
-])
+/** A `header_digest` / `data_digest` value: `none`, `crc32c`, `none-crc32c` or `crc32c-none`. */
+const urlDigests = (value: string): ReadonlyArray<DigestChoice> | undefined =>
+  /^[a-z0-9]+(-[a-z0-9]+)?$/i.test(value) ? parseDigests(value) : undefined
 
 const redact = (s: Redacted.Redacted<string> | string): Redacted.Redacted<string> =>
   typeof s === "string" ? Redacted.make(s) : s
@@ -140,6 +142,7 @@ export const parse = (url: string, options?: ParseOptions): R<IscsiUrl> => {
   let targetUser: string | undefined
   let targetSecret: Redacted.Redacted<string> | undefined
   let headerDigest: ReadonlyArray<DigestChoice> | undefined
+  let dataDigest: ReadonlyArray<DigestChoice> | undefined
   if (query !== undefined && query.length > 0) {
     const seen = new Set<string>()
     for (const arg of query.split("&")) {
@@ -158,15 +161,18 @@ export const parse = (url: string, options?: ParseOptions): R<IscsiUrl> => {
           if (value.length === 0) return failInvalid("iSCSI URL: empty target_password")
           targetSecret = Redacted.make(value)
           break
-        case "header_digest": {
-          const d = headerDigests.get(value.toLowerCase())
-          if (d === undefined)
-            return failInvalid("iSCSI URL: header_digest must be none, crc32c, none-crc32c or crc32c-none")
-          headerDigest = d
+        case "header_digest":
+        case "data_digest": {
+          const d = urlDigests(value)
+          if (d === undefined) return failInvalid(`iSCSI URL: ${name} must be none, crc32c, none-crc32c or crc32c-none`)
+          if (name === "header_digest") headerDigest = d
+          else dataDigest = d
           break
         }
         default:
-          return failInvalid("iSCSI URL: unsupported argument (supported: target_user, target_password, header_digest)")
+          return failInvalid(
+            "iSCSI URL: unsupported argument (supported: target_user, target_password, header_digest, data_digest)"
+          )
       }
     }
   }
@@ -188,7 +194,8 @@ export const parse = (url: string, options?: ParseOptions): R<IscsiUrl> => {
     ...(secret !== undefined ? { secret } : {}),
     ...(targetUser !== undefined ? { targetUser } : {}),
     ...(targetSecret !== undefined ? { targetSecret } : {}),
-    ...(headerDigest !== undefined ? { headerDigest } : {})
+    ...(headerDigest !== undefined ? { headerDigest } : {}),
+    ...(dataDigest !== undefined ? { dataDigest } : {})
   })
 }
 
@@ -209,6 +216,7 @@ export const format = (url: IscsiUrl): string => {
   if (url.targetUser !== undefined) args.push(`target_user=${url.targetUser}`)
   if (url.targetSecret !== undefined) args.push(`target_password=${MASK}`)
   if (url.headerDigest !== undefined) args.push(`header_digest=${url.headerDigest.join("-").toLowerCase()}`)
+  if (url.dataDigest !== undefined) args.push(`data_digest=${url.dataDigest.join("-").toLowerCase()}`)
   if (args.length > 0) s += `?${args.join("&")}`
   return s
 }

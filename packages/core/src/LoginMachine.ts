@@ -31,6 +31,9 @@
  *   data reassembled (bounded);
  * - Status-Class 1 becomes a `Redirect` step (TargetAddress parsed); any other non-zero status is the
  *   `LoginFailed` error of `LoginStatus.toError`;
+ * - a target that wants CHAP from us when we have no credentials (AuthMethod=CHAP or Reject in
+ *   answer to our None, or an AuthenticationFailure status) fails with {@link CHAP_REQUIRED}, which
+ *   says how to pass credentials (`AuthenticationFailed`, or `LoginFailed` with that `hint`);
  * - our CHAP challenge is never equal to the target's; the target and initiator secrets must differ
  *   (§12.1.3); secrets never appear in errors;
  * - operational keys go through `Negotiation`; values apply only in the final `LoginResult`.
@@ -153,6 +156,15 @@ export type Step =
 
 type R<A> = Result.Result<A, IscsiError.IscsiError>
 
+/**
+ * What to do when a target requires CHAP and we offered none: how to pass credentials to the
+ * library and to the `iscsi` command.
+ */
+export const CHAP_REQUIRED =
+  "the target requires CHAP authentication and no credentials were given: pass them in the URL " +
+  "(iscsi://user%secret@host[:port]/target-iqn/lun), in ISCSI_CHAP_USER and ISCSI_CHAP_SECRET, or as " +
+  "the `chap` option ({ user, secret: Redacted.make(secret) }) of IscsiClient.layer / IscsiConfig.fromUrl"
+
 const makeRequest = (
   state: State,
   pairs: ReadonlyArray<TextKeys.Pair>,
@@ -265,8 +277,15 @@ const authStep = (state: State, sec: ReadonlyArray<TextKeys.Pair>): R<AuthOutcom
   const hasChapKeys = sec.some(([k]) => k.startsWith("CHAP_"))
   switch (auth._tag) {
     case "NoneOffered": {
+      if (authMethod === "CHAP" || authMethod === "Reject") {
+        // it wants CHAP (answered as if offered, or our None refused): say how to give credentials
+        return failAuth(`${CHAP_REQUIRED} (it answered AuthMethod=${authMethod} to our AuthMethod=None)`)
+      }
       if (authMethod !== undefined && authMethod !== "None") {
-        return failNegotiation("AuthMethod", "the target chose an AuthMethod we did not offer")
+        return failNegotiation(
+          "AuthMethod",
+          `the target requires AuthMethod=${authMethod}, which we do not support (we offer CHAP or None)`
+        )
       }
       if (hasChapKeys) return failProtocol("CHAP keys without CHAP authentication")
       return Result.succeed({ auth: { _tag: "Done", method: "None" }, reply: [], transit: true })
@@ -381,7 +400,14 @@ export const step = (state: State, response: LoginResponse): R<Step> => {
   if (response.itt !== config.itt) return failProtocol("Login Response with a foreign ITT")
   if (response.statusClass !== 0) {
     if (LoginStatus.isRedirect(response.statusClass)) return redirect(response)
-    return Result.fail(LoginStatus.toError(response.statusClass, response.statusDetail))
+    // tgt refuses AuthMethod=None on a CHAP target with "authentication failure": we sent no credentials
+    const noCredentials =
+      response.statusClass === LoginStatus.StatusClass.InitiatorError &&
+      response.statusDetail === 0x01 &&
+      config.auth._tag === "None"
+    return Result.fail(
+      LoginStatus.toError(response.statusClass, response.statusDetail, noCredentials ? CHAP_REQUIRED : undefined)
+    )
   }
   if (response.versionActive !== VERSION) return failProtocol("Login Response with an unsupported VersionActive")
   if (response.isid !== config.isid) return failProtocol("Login Response for another ISID")

@@ -91,8 +91,8 @@ export const isRedirect = (statusClass: number): boolean => statusClass === Stat
 /** A redirect is temporary unless the detail says "moved permanently". */
 export const isTemporaryRedirect = (statusDetail: number): boolean => statusDetail !== 0x02
 
-/** The typed error for a login status (a `LoginFailed` reason). */
-export const toError = (statusClass: number, statusDetail: number): IscsiError.IscsiError => {
+/** The typed error for a login status (a `LoginFailed` reason), with what to do about it when known. */
+export const toError = (statusClass: number, statusDetail: number, hint?: string): IscsiError.IscsiError => {
   const status = name(statusClass, statusDetail)
   const what = descriptions.get(status) ?? "unknown login status"
   return IscsiError.make(
@@ -100,7 +100,10 @@ export const toError = (statusClass: number, statusDetail: number): IscsiError.I
       statusClass,
       statusDetail,
       status,
-      message: `login failed: ${what} (class 0x${hex2(statusClass)}, detail 0x${hex2(statusDetail)})`
+      message: `login failed: ${what} (class 0x${hex2(statusClass)}, detail 0x${hex2(statusDetail)})${
+        hint !== undefined ? `: ${hint}` : ""
+      }`,
+      ...(hint !== undefined ? { hint } : {})
     })
   )
 }

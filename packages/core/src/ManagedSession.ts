@@ -24,6 +24,7 @@ import * as Stream from "effect/Stream"
 import * as IscsiError from "./IscsiError.ts"
 import * as Lun from "./Lun.ts"
 import * as Recovery from "./Recovery.ts"
+import * as Recurrence from "./Recurrence.ts"
 import * as Session from "./Session.ts"
 import {
   type CommandPolicy,
@@ -136,7 +137,7 @@ export const make = (
     let phase: Phase = { _tag: "Idle", lastError: undefined, holdOffUntil: 0 }
     let generations = 0
     let shuttingDown = false
-    let flaps = { tag: "", count: 0 }
+    let streak = Recurrence.initial
     /** LUNs this session has used: their reset Unit Attentions are cleared after a reinstatement. */
     const usedLuns = new Set<number | bigint>()
     const geometry = new Map<number, LunGeometry>()
@@ -307,27 +308,21 @@ export const make = (
      * Called by the session's watcher and by a command that saw the loss first; only the first acts.
      */
     const lost = (cur: Current, error: IscsiError.IscsiError): Effect.Effect<void> =>
-      Effect.flatMap(cur.session.stats, (stats) => {
+      Effect.flatMap(Recurrence.attemptOf(cur.session, error), (attempt) => {
         if (shuttingDown || phase._tag !== "Ready" || phase.current !== cur) return Effect.void
         if (recovery === undefined || !Recovery.isLoss(error)) {
           phase = { _tag: "Idle", lastError: error, holdOffUntil: 0 }
           return Effect.void
         }
-        // a session that died before any command completed, like the one before it: a flap
-        if (stats.counters.completed > 0) flaps = { tag: "", count: 0 }
-        else {
-          flaps =
-            flaps.tag === error.reason._tag
-              ? { tag: flaps.tag, count: flaps.count + 1 }
-              : { tag: error.reason._tag, count: 1 }
-        }
-        if (flaps.count >= recovery.maxFlaps) {
+        // the same failure right after each of the last logins: a loop, not a loss
+        const verdict = Recurrence.record(streak, attempt, { maxRepeats: recovery.maxFlaps })
+        streak = verdict._tag === "GiveUp" ? Recurrence.initial : verdict.state
+        if (verdict._tag === "GiveUp") {
           const holdOff = recovery.holdOff
           const stopped = withMessage(
             error,
-            `${error.reason.message} (each of the last ${flaps.count} sessions failed this way before completing a command; not logging in again for ${holdOff} ms)`
+            `${error.reason.message} (each of the last ${verdict.attempts} sessions failed this way before the target answered a command; not logging in again for ${holdOff} ms)`
           )
-          flaps = { tag: "", count: 0 }
           phase = { _tag: "Idle", lastError: stopped, holdOffUntil: Date.now() + holdOff }
           publish({ _tag: "RecoveryFailed", generation: cur.generation, error: stopped })
           return Effect.void

@@ -289,6 +289,12 @@ export interface OperationalParameters {
   readonly dataSequenceInOrder: boolean
   readonly targetPortalGroupTag?: number
   readonly targetAlias?: string
+  /**
+   * Keys of ours the target answered `Reject` (they keep their RFC default, §6.2); present only when
+   * there are some. A target that rejected `HeaderDigest=None` and then sends digests anyway is
+   * caught by the session's framer (`Framer.checkUndeclaredDigests`), which names the key.
+   */
+  readonly rejectedKeys?: ReadonlyArray<string>
 }
 
 export type DigestChoice = "CRC32C" | "None"
@@ -311,10 +317,14 @@ export interface Offer {
   readonly dataSequenceInOrder: boolean
 }
 
-/** Good defaults: immediate and unsolicited data on, large PDUs and bursts, no digests, one connection. */
+/**
+ * Good defaults: immediate and unsolicited data on, large PDUs and bursts, one connection, and
+ * digests `None,CRC32C` as libiscsi offers them: a target that supports both answers with our first
+ * choice (no digest; tgt does so), one that insists on CRC32C gets it.
+ */
 export const defaultOffer: Offer = {
-  headerDigest: ["None"],
-  dataDigest: ["None"],
+  headerDigest: ["None", "CRC32C"],
+  dataDigest: ["None", "CRC32C"],
   maxRecvDataSegmentLength: 262144,
   // 16 MiB − 1 KiB: the largest multiple of 1 KiB within the RFC's 2^24−1.
   maxBurstLength: 16776192,
@@ -328,6 +338,22 @@ export const defaultOffer: Offer = {
   defaultTime2Retain: 20,
   dataPDUInOrder: true,
   dataSequenceInOrder: true
+}
+
+/**
+ * A digest preference from text: `None`, `CRC32C`, a comma list (`None,CRC32C`) or libiscsi's URL
+ * forms (`none-crc32c`, `crc32c-none`), case-insensitive. Undefined when malformed (an unknown
+ * value, an empty or repeated one).
+ */
+export const parseDigests = (text: string): ReadonlyArray<DigestChoice> | undefined => {
+  const parts = text.split(/[,-]/).map((x) => x.trim().toLowerCase())
+  const out: Array<DigestChoice> = []
+  for (const p of parts) {
+    const choice: DigestChoice | undefined = p === "none" ? "None" : p === "crc32c" ? "CRC32C" : undefined
+    if (choice === undefined || out.includes(choice)) return undefined
+    out.push(choice)
+  }
+  return out.length > 0 ? out : undefined
 }
 
 /** The ErrorRecoveryLevel the engine implements. Never offer more. */
@@ -411,6 +437,8 @@ export interface State {
   readonly targetMaxRecvDataSegmentLength?: number
   readonly targetPortalGroupTag?: number
   readonly targetAlias?: string
+  /** Our keys the target answered `Reject`. */
+  readonly rejected?: ReadonlySet<string>
 }
 
 /** Start a negotiation. */
@@ -631,15 +659,18 @@ const answerToOffer = (state: State, d: KeyDefinition, value: string): R<State> 
   }
   if (d.type === "declarative") return declare(state, key, value)
   if (value === "Reject") {
-    // The key keeps its RFC default, combined with our offer by the result function.
+    // §6.2: the key keeps its RFC default, combined with our offer by the result function.
     if (d.default === undefined) return failNegotiation(key, `${key}: rejected`)
+    const rejected = new Set(state.rejected)
+    rejected.add(key)
+    const s = { ...state, rejected }
     if (d.type === "list") {
       return ourList(state.offer, key).includes(d.default)
-        ? Result.succeed(settle(state, key, d.default))
-        : failNegotiation(key, `${key}: rejected, and its default is not acceptable`)
+        ? Result.succeed(settle(s, key, d.default))
+        : failNegotiation(key, `${key}: rejected, and its default ${d.default} is not in our offer`)
     }
-    const r = combine(state, d, d.default, false)
-    return Result.map(r, (v) => settle(state, key, v))
+    const r = combine(s, d, d.default, false)
+    return Result.map(r, (v) => settle(s, key, v))
   }
   return Result.map(combine(state, d, value, true), (v) => settle(state, key, v))
 }
@@ -784,7 +815,8 @@ export const finish = (state: State): R<OperationalParameters> => {
     dataPDUInOrder: bool("DataPDUInOrder", base.dataPDUInOrder),
     dataSequenceInOrder: bool("DataSequenceInOrder", base.dataSequenceInOrder),
     ...(state.targetPortalGroupTag !== undefined ? { targetPortalGroupTag: state.targetPortalGroupTag } : {}),
-    ...(state.targetAlias !== undefined ? { targetAlias: state.targetAlias } : {})
+    ...(state.targetAlias !== undefined ? { targetAlias: state.targetAlias } : {}),
+    ...(state.rejected !== undefined && state.rejected.size > 0 ? { rejectedKeys: [...state.rejected] } : {})
   }
   if (params.errorRecoveryLevel > ERROR_RECOVERY_LEVEL) {
     return failNegotiation("ErrorRecoveryLevel", "ErrorRecoveryLevel above what the engine implements")

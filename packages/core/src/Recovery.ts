@@ -17,9 +17,10 @@
  * (02/09), failed CHAP on our side, failed negotiation and invalid configuration end recovery at
  * once: waiting cannot heal them.
  *
- * A session that dies before completing a single command, after each of several fresh logins, with
- * the same error (a target that insists on digests it rejected, a broken middlebox) is a loop, not
- * a loss: `ManagedSession` stops after `maxFlaps` such sessions and reports that error.
+ * A session that dies before the target answered a single command, after each of several fresh
+ * logins, with the same failure (a target that insists on digests it rejected, a broken middlebox)
+ * is a loop, not a loss: `ManagedSession` stops after `maxFlaps` such sessions (`Recurrence`) and
+ * reports that error.
  */
 import type * as IscsiError from "./IscsiError.ts"
 
@@ -32,9 +33,10 @@ export interface Options {
   /** Upper bound on the DefaultTime2Wait we honour (default 5 s; tgt answers 2). */
   readonly maxTime2WaitMs?: number | undefined
   /**
-   * A session that fails before any command completed on it, with the same error as the session
-   * before, counts as a flap; after `maxFlaps` (default 3) in a row recovery stops with that error
-   * and the target is not logged in to again for `holdOffMs` (default 30 s): commands fail at once.
+   * A session that fails right after its login (no command answered; see `Recurrence`) with the
+   * same failure as the session before counts as a flap; after `maxFlaps` (default 3) in a row
+   * recovery stops with that error and the target is not logged in to again for `holdOffMs`
+   * (default 30 s): commands fail at once meanwhile.
    */
   readonly maxFlaps?: number | undefined
   readonly holdOffMs?: number | undefined

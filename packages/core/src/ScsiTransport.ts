@@ -22,7 +22,12 @@ export interface ScsiRequest {
   readonly lun: number | bigint
   readonly cdb: Uint8Array
   readonly direction: Direction
-  /** Data to send (write, bidirectional). Sent as views of this buffer: do not mutate until the task completes. */
+  /**
+   * Data to send (write, bidirectional). Sent as views of this buffer: do not mutate it until the
+   * task completes. A write that was interrupted or timed out reads it until its abort completes
+   * (the engine still answers the target's R2Ts meanwhile, bounded by the session's abort timeout):
+   * do not reuse such a buffer for other data at once.
+   */
   readonly dataOut?: Uint8Array | undefined
   /** Bytes expected from the target (read, bidirectional). */
   readonly readLength?: number | undefined

@@ -32,6 +32,7 @@
  * semantics (@effect-iscsi/scsi), session recovery after loss (`Recovery`, when enabled).
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -79,6 +80,13 @@ export interface Config {
    * the task and fails with Timeout.
    */
   readonly commandTimeoutMs?: number | undefined
+  /**
+   * How long an ABORT TASK (for an interrupted, timed-out or broken task) may stay unanswered
+   * (default 5000 ms, at most the command deadline): then the connection is dropped at once
+   * (`ConnectionLost`, as for a lost connection: MC/S failover or session recovery follow) rather
+   * than left to keepalive, since a target that ignores an abort holds that task and maybe more.
+   */
+  readonly abortTimeoutMs?: number | undefined
   /** Ping to reopen a closed CmdSN window after this long (default 500 ms). */
   readonly windowPingMs?: number | undefined
   /**
@@ -118,7 +126,7 @@ export interface Info {
   readonly connectionsWanted: number
   /** Connections the session keeps: the ones asked for, within the negotiated MaxConnections. */
   readonly connectionsGranted: number
-  /** When the leading login completed (ms since the epoch). */
+  /** When the leading login completed (epoch ms, Effect `Clock`): see `Recurrence`. */
   readonly loggedInAt: number
 }
 
@@ -206,6 +214,7 @@ interface Timing {
   readonly keepaliveInterval: number
   readonly keepaliveTimeout: number
   readonly commandTimeout: number
+  readonly abortTimeout: number
   readonly windowPing: number
   readonly holeTimeout: number
   readonly drainTimeout: number
@@ -289,6 +298,12 @@ const attach = (s: Shell, connected: Login.Connected, scope: Scope.Closeable, ci
     const conn = new Engine.Conn(cid, state, s.engineParams, platform.crc32c, connected.result.statSN)
     const framer = connected.framer
     framer.setDigests(params.headerDigest, params.dataDigest, platform.crc32c)
+    // a target that rejected HeaderDigest=None (or negotiated it) and digests anyway: a typed error
+    const rejected = connected.result.params.rejectedKeys ?? []
+    framer.checkUndeclaredDigests({
+      header: rejected.includes("HeaderDigest"),
+      data: rejected.includes("DataDigest")
+    })
     framer.setMaxDataSegmentLength(params.maxRecvDataSegmentLength)
     const outbox = yield* Queue.unbounded<Uint8Array>()
     const channel = connected.channel
@@ -546,15 +561,26 @@ const tmfRaw = (s: Shell, fn: number, lun: bigint, referencedTaskTag: number, re
     conn
   )
 
-/** ABORT TASK for a task the caller gave up on; frees its ITT when answered (or after 5 s). */
+/**
+ * ABORT TASK for a task given up on; frees its ITT when answered. Unanswered within
+ * `abortTimeoutMs`, the connection is dropped at once (its tasks fail or move: `dropConn`): a
+ * target that sits on an abort (one waiting for Data-Out we no longer sent) would otherwise stall
+ * the session until keepalive gave up on it.
+ */
 const abortTask = (s: Shell, task: Engine.Task & { readonly lun: bigint }) =>
   Effect.gen(function* () {
     const conn = task.conn
     if (conn === undefined || conn.dead !== undefined) return
-    yield* tmfRaw(s, TaskManagementFunction.AbortTask, task.lun, task.itt, task.cmdSN, conn).pipe(
-      Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.succeed(-1) }),
-      Effect.ignore
+    const timeout = s.timing.abortTimeout
+    const answered = yield* tmfRaw(s, TaskManagementFunction.AbortTask, task.lun, task.itt, task.cmdSN, conn).pipe(
+      Effect.as(true),
+      Effect.timeoutOrElse({ duration: Duration.millis(timeout), orElse: () => Effect.succeed(false) }),
+      Effect.catch(() => Effect.succeed(true))
     )
+    if (!answered && conn.dead === undefined && s.closedWith === undefined) {
+      const message = `ABORT TASK for ITT 0x${task.itt.toString(16)} not answered within ${timeout} ms: connection ${conn.cid} dropped`
+      conn.kill(IscsiError.make(new IscsiError.ConnectionLost({ message, cause: err.timeout("ABORT TASK", timeout) })))
+    }
   }).pipe(Effect.ensuring(Effect.sync(() => s.state.release(task))))
 
 /** Submit one SCSI task; interruption abandons it (ABORT TASK in the background). */
@@ -859,6 +885,9 @@ export const make = Effect.fn("Session.make")(function* (
     keepaliveInterval: config.keepaliveIntervalMs ?? 5000,
     keepaliveTimeout: config.keepaliveTimeoutMs ?? 10000,
     commandTimeout: config.commandTimeoutMs ?? 60000,
+    abortTimeout:
+      config.abortTimeoutMs ??
+      Math.min(5000, (config.commandTimeoutMs ?? 60000) > 0 ? (config.commandTimeoutMs ?? 60000) : 5000),
     windowPing: config.windowPingMs ?? 500,
     holeTimeout: config.holeTimeoutMs ?? 5000,
     drainTimeout: config.drainTimeoutMs ?? 10000
@@ -875,7 +904,7 @@ export const make = Effect.fn("Session.make")(function* (
     Effect.provideService(Transport, transport),
     Effect.provideService(Platform, platform)
   )
-  const loggedInAt = Date.now()
+  const loggedInAt = yield* Clock.currentTimeMillis
   const params = first.result.params
   const state = new Engine.SessionState(first.result.expCmdSN, first.result.expCmdSN, first.result.maxCmdSN)
   const wanted = Math.max(1, config.connections ?? 1)

@@ -147,3 +147,72 @@ describe("Framer", () => {
     expect(calls).toBe(1)
   })
 })
+
+describe("Framer.checkUndeclaredDigests (a peer that digests although the digests are off)", () => {
+  const framerFor = (h: boolean, d: boolean, rejected?: { header?: boolean; data?: boolean }) => {
+    const f = Framer.make({ headerDigest: h, dataDigest: d, maxDataSegmentLength: MAX })
+    f.checkUndeclaredDigests(rejected)
+    return f
+  }
+  const noData = (): Pdu.ScsiDataIn => ({ ...dataIn(0, 0), final: true })
+
+  it("header digests on the first frame while off: NegotiationFailed(HeaderDigest), under any chunking", () =>
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(fc.nat()), (withData, rawCuts) => {
+        const first = withData ? dataIn(100, 0) : noData()
+        const stream = concat([
+          Pdu.encode(first, { headerDigest: true, dataDigest: true }),
+          Pdu.encode(dataIn(100, 1), { headerDigest: true, dataDigest: true })
+        ])
+        const cuts = [...new Set(rawCuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b)
+        const r = pushSplit(framerFor(false, false, { header: true }), stream, cuts)
+        expect(reasonOf(r)).toMatchObject({ _tag: "NegotiationFailed", key: "HeaderDigest" })
+      }),
+      { numRuns: 200 }
+    ))
+
+  it("the message names the rejected key and how to offer CRC32C", () => {
+    const frame = Pdu.encode(noData(), { headerDigest: true, dataDigest: false })
+    const rejected = framerFor(false, false, { header: true }).push(frame)
+    const negotiated = framerFor(false, false).push(frame)
+    expect(Result.isFailure(rejected) && rejected.failure.message).toContain("rejected our HeaderDigest offer")
+    expect(Result.isFailure(rejected) && rejected.failure.message).toContain("header_digest=crc32c")
+    expect(Result.isFailure(negotiated) && negotiated.failure.message).toContain("negotiated HeaderDigest=None")
+  })
+
+  it("data digests while only the header digest is on: NegotiationFailed(DataDigest)", () => {
+    const frame = Pdu.encode(dataIn(100, 0), { headerDigest: true, dataDigest: true })
+    for (const cut of [0, 30, 52, 100, 150, frame.length - 2]) {
+      const f = framerFor(true, false, { data: true })
+      const r = pushSplit(f, frame, cut === 0 ? [] : [cut])
+      expect(reasonOf(r)).toMatchObject({ _tag: "NegotiationFailed", key: "DataDigest" })
+    }
+  })
+
+  it("an honest stream passes untouched under any chunking, and only the first frame is looked at", () =>
+    fc.assert(
+      fc.property(
+        fc.array(A.pdu, { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        fc.array(fc.nat()),
+        (pdus, h, rawCuts) => {
+          const stream = concat(pdus.map((p) => Pdu.encode(p, { headerDigest: h, dataDigest: false })))
+          const cuts = [...new Set(rawCuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b)
+          expect(Result.getOrThrow(pushSplit(framerFor(h, false), stream, cuts))).toEqual(pdus)
+        }
+      ),
+      { numRuns: 300 }
+    ))
+
+  it("a first frame alone is delivered; the digest after it is caught when it arrives", () => {
+    const frame = Pdu.encode(noData(), { headerDigest: true, dataDigest: false })
+    const f = framerFor(false, false)
+    expect(Result.getOrThrow(f.push(frame.subarray(0, 48))).length).toBe(1)
+    expect(reasonOf(f.push(frame.subarray(48)))).toMatchObject({ _tag: "NegotiationFailed", key: "HeaderDigest" })
+  })
+
+  it("is a no-op with both digests on", () => {
+    const frame = Pdu.encode(dataIn(100, 0), { headerDigest: true, dataDigest: true })
+    expect(Result.getOrThrow(framerFor(true, true).push(frame))).toEqual([dataIn(100, 0)])
+  })
+})

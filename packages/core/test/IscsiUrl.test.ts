@@ -48,7 +48,15 @@ describe("IscsiUrl.parse: good forms", () => {
         headerDigest: ["CRC32C", "None"]
       }
     ],
-    ["ISCSI://h?header_digest=none", { host: "h", port: 3260, headerDigest: ["None"] }]
+    ["ISCSI://h?header_digest=none", { host: "h", port: 3260, headerDigest: ["None"] }],
+    [
+      "iscsi://h/iqn.a/1?data_digest=crc32c&header_digest=CRC32C",
+      { host: "h", port: 3260, target: "iqn.a", lun: 1, headerDigest: ["CRC32C"], dataDigest: ["CRC32C"] }
+    ],
+    [
+      "iscsi://h/iqn.a/1?data_digest=none-crc32c",
+      { host: "h", port: 3260, target: "iqn.a", lun: 1, dataDigest: ["None", "CRC32C"] }
+    ]
   ])("%s", (url, expected) => {
     const r = IscsiUrl.parse(url)
     expect(Result.map(r, plain)).toEqual(Result.succeed(expected))
@@ -102,6 +110,10 @@ describe("IscsiUrl.parse: bad forms", () => {
     [`iscsi://u%${SECRET}@h/iqn.a/1?target_password=${TSECRET}`],
     [`iscsi://h/iqn.a/1?target_user=t&target_password=${TSECRET}`],
     [`iscsi://u%${SECRET}@h/iqn.a/1?header_digest=md5`],
+    [`iscsi://u%${SECRET}@h/iqn.a/1?data_digest=crc32c-crc32c`],
+    [`iscsi://u%${SECRET}@h/iqn.a/1?data_digest=`],
+    [`iscsi://u%${SECRET}@h/iqn.a/1?data_digest=none,crc32c`],
+    [`iscsi://u%${SECRET}@h/iqn.a/1?data_digest=none&data_digest=crc32c`],
     [`iscsi://u%${SECRET}@h/iqn.a/1?target_user=a&target_user=b&target_password=${TSECRET}`]
   ])("%s → InvalidArgument, secrets never in the message", (url) => {
     const r = IscsiUrl.parse(url)
@@ -128,7 +140,12 @@ describe("IscsiUrl.format", () => {
   })
 
   it("round-trips URLs without secrets", () => {
-    for (const url of ["iscsi://h/", "iscsi://h:3299/iqn.a:b/3", "iscsi://u@h/iqn.a"]) {
+    for (const url of [
+      "iscsi://h/",
+      "iscsi://h:3299/iqn.a:b/3",
+      "iscsi://u@h/iqn.a",
+      "iscsi://h/iqn.a/1?header_digest=crc32c-none&data_digest=crc32c"
+    ]) {
       const u = Result.getOrThrow(IscsiUrl.parse(url))
       expect(Result.map(IscsiUrl.parse(IscsiUrl.format(u)), plain)).toEqual(Result.succeed(plain(u)))
     }

@@ -525,6 +525,27 @@ describe("LoginMachine: status classes and redirects", () => {
     expect(errorOf(r)).toMatchObject({ _tag: "LoginFailed", statusClass, statusDetail, status })
     expect(Result.isFailure(r) && r.failure.isRetryable).toBe(retryable)
   })
+
+  it("AuthenticationFailure when we offered no credentials carries the hint on passing them", () => {
+    const none = LoginMachine.step(first(), response({ statusClass: 2, statusDetail: 1 }))
+    expect(errorOf(none)).toMatchObject({
+      _tag: "LoginFailed",
+      status: "AuthenticationFailure",
+      hint: LoginMachine.CHAP_REQUIRED
+    })
+    expect(Result.isFailure(none) && none.failure.message).toContain("ISCSI_CHAP_USER")
+    // with credentials (a wrong secret) there is nothing to suggest
+    const chap = Result.getOrThrow(LoginMachine.start(config({ auth: chapAuth(false) }), env())).state
+    const wrong = LoginMachine.step(chap, response({ statusClass: 2, statusDetail: 1 }))
+    expect(Result.isFailure(wrong) && wrong.failure.reason._tag === "LoginFailed" && wrong.failure.reason.hint).toBe(
+      undefined
+    )
+  })
+
+  it("AuthMethod=CHAP to our None says how to pass credentials", () => {
+    const r = LoginMachine.step(first(), response({ csg: 0, nsg: 0, pairs: [["AuthMethod", "CHAP"]] }))
+    expect(Result.isFailure(r) && r.failure.message).toContain(LoginMachine.CHAP_REQUIRED)
+  })
 })
 
 describe("LoginMachine: protocol checks", () => {
@@ -545,8 +566,18 @@ describe("LoginMachine: protocol checks", () => {
       tag: "ProtocolError"
     },
     {
-      name: "AuthMethod we did not offer",
-      response: response({ csg: 0, nsg: 1, transit: true, pairs: [["AuthMethod", "CHAP"]] }),
+      name: "AuthMethod=CHAP to our None: the target requires CHAP (AuthenticationFailed)",
+      response: response({ csg: 0, nsg: 0, pairs: [["AuthMethod", "CHAP"]] }),
+      tag: "AuthenticationFailed"
+    },
+    {
+      name: "AuthMethod=Reject to our None: the target requires authentication (AuthenticationFailed)",
+      response: response({ csg: 0, nsg: 0, pairs: [["AuthMethod", "Reject"]] }),
+      tag: "AuthenticationFailed"
+    },
+    {
+      name: "an AuthMethod we neither offered nor support",
+      response: response({ csg: 0, nsg: 1, transit: true, pairs: [["AuthMethod", "KRB5"]] }),
       tag: "NegotiationFailed"
     },
     { name: "CHAP keys without CHAP", response: response({ pairs: [["CHAP_A", "5"]] }), tag: "ProtocolError" },

@@ -79,7 +79,25 @@ describe("Negotiation: list keys (HeaderDigest, DataDigest)", () => {
       name: "Reject → default None (acceptable)",
       offered: { headerDigest: ["CRC32C", "None"] },
       answered: [["HeaderDigest", "Reject"]],
-      expected: { headerDigest: false }
+      expected: { headerDigest: false, rejectedKeys: ["HeaderDigest"] }
+    },
+    {
+      name: "Reject of None alone (a target that insists on CRC32C): None applies, the rejection is recorded (§6.2)",
+      offered: { headerDigest: ["None"], dataDigest: ["None"] },
+      answered: [
+        ["HeaderDigest", "Reject"],
+        ["DataDigest", "Reject"]
+      ],
+      expected: { headerDigest: false, dataDigest: false, rejectedKeys: ["HeaderDigest", "DataDigest"] }
+    },
+    {
+      name: "the default offer None,CRC32C: a target that insists answers CRC32C",
+      offered: {},
+      answered: [
+        ["HeaderDigest", "CRC32C"],
+        ["DataDigest", "CRC32C"]
+      ],
+      expected: { headerDigest: true, dataDigest: true }
     },
     {
       name: "Reject when we require CRC32C",
@@ -338,7 +356,13 @@ describe("Negotiation: keys the target proposes", () => {
     {
       name: "list: first of theirs we support",
       proposed: [["HeaderDigest", "CRC32C,None"]],
+      offer: { headerDigest: ["None"] },
       reply: [["HeaderDigest", "None"]]
+    },
+    {
+      name: "list: the default offer (None,CRC32C) takes a target's CRC32C first",
+      proposed: [["HeaderDigest", "CRC32C,None"]],
+      reply: [["HeaderDigest", "CRC32C"]]
     },
     {
       name: "list: our preference does not override theirs",
@@ -433,8 +457,8 @@ describe("Negotiation: proposals and finish", () => {
   it("offers all leading keys with ERL 0 and the configured MaxConnections", () => {
     const { pairs } = Negotiation.propose(Negotiation.make({ ...Negotiation.defaultOffer, maxConnections: 4 }, normal))
     expect(pairs).toEqual([
-      ["HeaderDigest", "None"],
-      ["DataDigest", "None"],
+      ["HeaderDigest", "None,CRC32C"],
+      ["DataDigest", "None,CRC32C"],
       ["MaxRecvDataSegmentLength", "262144"],
       ["InitialR2T", "No"],
       ["ImmediateData", "Yes"],
@@ -481,7 +505,12 @@ describe("Negotiation: proposals and finish", () => {
   })
 
   it("a missing answer is NegotiationFailed, except AND=No / OR=Yes", () => {
-    const p = Negotiation.propose(Negotiation.make({ ...Negotiation.defaultOffer, immediateData: false }, normal))
+    const p = Negotiation.propose(
+      Negotiation.make(
+        { ...Negotiation.defaultOffer, immediateData: false, headerDigest: ["None"], dataDigest: ["None"] },
+        normal
+      )
+    )
     const answers = p.pairs.filter(([k]) => k !== "MaxBurstLength" && k !== "ImmediateData" && k !== "DataPDUInOrder")
     const f = Result.flatMap(Negotiation.respond(p.state, answers), ({ state }) => Negotiation.finish(state))
     expect(Result.isFailure(f) && f.failure.reason).toMatchObject({ _tag: "NegotiationFailed", key: "MaxBurstLength" })
@@ -570,5 +599,21 @@ describe("Negotiation: proposals and finish", () => {
       AuthMethod: "list"
     }
     for (const [k, t] of Object.entries(expected)) expect(Negotiation.keys.get(k)?.type).toBe(t)
+  })
+})
+
+describe("Negotiation.parseDigests", () => {
+  it.each([
+    ["None", ["None"]],
+    ["crc32c", ["CRC32C"]],
+    ["None,CRC32C", ["None", "CRC32C"]],
+    [" CRC32C , none ", ["CRC32C", "None"]],
+    ["crc32c-none", ["CRC32C", "None"]],
+    ["", undefined],
+    ["md5", undefined],
+    ["None,None", undefined],
+    ["None,", undefined]
+  ])("%j", (text, expected) => {
+    expect(Negotiation.parseDigests(text)).toEqual(expected)
   })
 })

@@ -76,9 +76,10 @@ export const run = (job: Job) =>
       targetName: job.iqn,
       isid: Pool.stableIsid(initiatorName, `bench-${process.pid}`),
       auth: { _tag: "None" },
+      // explicit either way: tgt's tuned target picks CRC32C from the default None,CRC32C
       offer: job.digests
         ? { ...Negotiation.defaultOffer, headerDigest: ["CRC32C"], dataDigest: ["CRC32C"] }
-        : Negotiation.defaultOffer,
+        : { ...Negotiation.defaultOffer, headerDigest: ["None"], dataDigest: ["None"] },
       keepaliveIntervalMs: 0
     })
     // consume the power-on UNIT ATTENTION, then READ CAPACITY(10) for the LUN size

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Redacted from "effect/Redacted"
-import { Negotiation, Pool, Session } from "@effect-iscsi/core"
+import { LoginMachine, Negotiation, Pool, Session } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import { tgt } from "@effect-iscsi/testing/Provided"
 import { cdbRw10 } from "./support.ts"
@@ -143,6 +143,28 @@ describe("Session against tgtd", () => {
       expect(r.status).toBe(0)
       expect(r.data.length).toBe(65536)
     }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
+  )
+
+  it.live(
+    "digest offers on tgt: the default None,CRC32C gets None from disk; tuned (CRC32C configured) picks CRC32C",
+    () =>
+      Effect.gen(function* () {
+        const digestsOf = (s: Session.Session) => [s.info.params.headerDigest, s.info.params.dataDigest]
+        const noneOnly = { ...Negotiation.defaultOffer, headerDigest: ["None" as const], dataDigest: ["None" as const] }
+        const disk = yield* Session.make(sessionConfig("disk"))
+        expect(digestsOf(disk)).toEqual([false, false])
+        // tgt answers from its own list, not with our first choice (RFC 7143 §6.2.1 says the
+        // originator's order decides): None,CRC32C gets CRC32C from a target configured with CRC32C …
+        const tuned = yield* Session.make(sessionConfig("tuned"))
+        expect(digestsOf(tuned)).toEqual([true, true])
+        expect(tuned.info.params.rejectedKeys).toBeUndefined()
+        yield* clearUnitAttention(tuned, 1)
+        const r = yield* tuned.execute({ lun: 1, cdb: cdbRead10(0, 8), direction: "read", readLength: 4096 })
+        expect(r.status).toBe(0)
+        // … and None alone still gets None (tgt accepts both)
+        const plain = yield* Session.make(sessionConfig("tuned", { offer: noneOnly }))
+        expect(digestsOf(plain)).toEqual([false, false])
+      }).pipe(Effect.scoped, Effect.provide(nodeLayer()))
   )
 
   it.live(
@@ -321,6 +343,12 @@ describe("Session against tgtd", () => {
       expect(bad.reason._tag).toBe("LoginFailed")
       if (bad.reason._tag === "LoginFailed") expect(bad.reason.status).toMatch(/Authentication/)
       expect(JSON.stringify(bad)).not.toContain("wrong-secret-123")
+      // no credentials at all: tgt fails the login the same way, and the error says how to pass them
+      const none = yield* Effect.flip(Session.make({ ...sessionConfig("disk"), targetName: chap.iqn }))
+      expect(none.reason._tag === "LoginFailed" && none.reason.status).toBe("AuthenticationFailure")
+      expect(none.reason._tag === "LoginFailed" && none.reason.hint).toBe(LoginMachine.CHAP_REQUIRED)
+      expect(none.message).toContain("ISCSI_CHAP_USER")
+      expect(none.isRetryable).toBe(false)
       // mutual CHAP with the wrong target secret: we refuse the target
       const badTarget = yield* Effect.flip(
         Session.make({

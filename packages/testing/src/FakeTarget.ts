@@ -56,6 +56,12 @@ export interface ChapOptions {
   readonly secret: string
   /** Mutual CHAP: the target's own name and secret (sent when the initiator challenges). */
   readonly mutual?: { readonly user: string; readonly secret: string } | undefined
+  /**
+   * An initiator that does not offer CHAP: `"fail"` (default, as tgt) answers the login with
+   * AuthenticationFailure (2/1); `"answer-chap"` answers `AuthMethod=CHAP` as if it had been offered
+   * (as some targets do) and waits for the initiator to go on.
+   */
+  readonly whenNotOffered?: "fail" | "answer-chap" | undefined
 }
 
 export interface Options {
@@ -76,6 +82,22 @@ export interface Options {
   readonly window?: number | undefined
   /** Answer HeaderDigest/DataDigest with CRC32C when offered (default false). */
   readonly digests?: boolean | undefined
+  /**
+   * A target that supports CRC32C digests only (issue 15): it answers HeaderDigest/DataDigest with
+   * CRC32C when the offer lists it and with `Reject` otherwise, and after login frames everything
+   * it sends with CRC32C header and data digests anyway (it reads what the initiator sends as
+   * negotiated). Default false.
+   */
+  readonly insistOnDigests?: boolean | undefined
+  /**
+   * How ABORT TASK for a WRITE still waiting for its solicited Data-Out is treated (issue 15).
+   * `"after-data"`: the target acts on it only once the Data-Out of its outstanding R2T has
+   * arrived, and handles nothing else on that connection meanwhile (it processes a connection's
+   * PDUs in order: later commands, NOP-Outs and TMFs wait behind the abort); then it answers
+   * "function complete", drops the write and goes on. `"never"`: it never answers, and handles
+   * nothing more on that connection. Default: answered at once, the write dropped.
+   */
+  readonly stalledAbort?: "after-data" | "never" | undefined
   /** MaxConnections the target answers with at most (default 4; not enforced). */
   readonly maxConnections?: number | undefined
   /** DefaultTime2Wait the target answers with (default 0). */

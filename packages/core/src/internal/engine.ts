@@ -59,7 +59,11 @@ export abstract class Task<A = never> {
   cmdSN = 0
   sent = false
   finished = false
-  /** Interrupted by the caller: PDUs for this ITT are dropped until the abort completes. */
+  /**
+   * Given up (interrupted, timed out, or failed by the engine) while the target may still hold it:
+   * its PDUs are dropped until the abort completes and frees the ITT, except the R2Ts of a write,
+   * which are still answered (see `ScsiTask.answerR2T`).
+   */
   abandoned = false
   abstract readonly immediate: boolean
   /** Build and enqueue the PDU(s) of this task on `conn` (called once the window allows). */
@@ -177,7 +181,10 @@ export class SessionState {
   onConnectionDead: (conn: Conn, error: IscsiError.IscsiError) => void = () => {}
   /** A SCSI task ended in CHECK CONDITION with sense data (the shell reports Unit Attentions). */
   onCheckCondition: (lun: bigint, sense: Uint8Array) => void = () => {}
-  /** Counters for observability. */
+  /**
+   * Counters for observability. `completed`: SCSI commands the target answered with a status (any
+   * status): a session that failed with none completed failed "right after login" (see Recurrence).
+   */
   readonly stats = { commands: 0, completed: 0, pdusIn: 0, pdusOut: 0, bytesIn: 0, bytesOut: 0, windowWaits: 0 }
 
   constructor(cmdSN: number, expCmdSN: number, maxCmdSN: number) {
@@ -468,7 +475,10 @@ export class Conn implements Placer {
       return
     }
     if (task.abandoned) {
-      // aborted by the caller: the target may still finish it; nothing to deliver
+      // given up: the target may still finish it; nothing to deliver. But a write whose abort is
+      // pending keeps answering R2Ts: a target may act on ABORT TASK only once the Data-Out it
+      // asked for has arrived, and wait for it meanwhile (issue 15)
+      if (pdu._tag === "ReadyToTransfer" && task instanceof ScsiTask) task.answerR2T(pdu)
       return
     }
     task.onPdu(pdu)
@@ -667,28 +677,43 @@ export class ScsiTask extends Task<ScsiResult> {
         return
       }
       case "ReadyToTransfer": {
-        const total = this.dataOut.length
-        if (pdu.desiredDataTransferLength === 0 || pdu.bufferOffset + pdu.desiredDataTransferLength > total) {
-          return this.abortWith(
-            protocol(
-              `R2T for bytes ${pdu.bufferOffset}+${pdu.desiredDataTransferLength} outside the ${total}-byte write`
-            )
-          )
-        }
-        if (pdu.desiredDataTransferLength > conn.params.maxBurstLength) {
-          return this.abortWith(protocol(`R2T of ${pdu.desiredDataTransferLength} bytes exceeds MaxBurstLength`))
-        }
-        // ERL 0: every byte is asked for once; far more than the write is an endless R2T loop
-        this.outstandingR2T += pdu.desiredDataTransferLength
-        if (this.outstandingR2T > 2 * total + conn.params.maxBurstLength) {
-          return this.abortWith(protocol("endless R2Ts: the target asked for more than the write holds"))
-        }
+        const problem = this.r2tProblem(conn, pdu)
+        if (problem !== undefined) return this.abortWith(protocol(problem))
         this.sendSequence(conn, pdu.ttt, pdu.bufferOffset, pdu.desiredDataTransferLength)
         return
       }
       default:
         return this.abortWith(protocol(`unexpected ${pdu._tag} for a SCSI task`))
     }
+  }
+
+  /** What is wrong with an R2T for this task (counted against the endless-R2T bound), if anything. */
+  private r2tProblem(conn: Conn, pdu: P.ReadyToTransfer): string | undefined {
+    const total = this.dataOut.length
+    const length = pdu.desiredDataTransferLength
+    if (length === 0 || pdu.bufferOffset + length > total) {
+      return `R2T for bytes ${pdu.bufferOffset}+${length} outside the ${total}-byte write`
+    }
+    if (length > conn.params.maxBurstLength) return `R2T of ${length} bytes exceeds MaxBurstLength`
+    // ERL 0: every byte is asked for once; far more than the write is an endless R2T loop
+    this.outstandingR2T += length
+    if (this.outstandingR2T > 2 * total + conn.params.maxBurstLength) {
+      return "endless R2Ts: the target asked for more than the write holds"
+    }
+    return undefined
+  }
+
+  /**
+   * An R2T for this write after it was given up, while its ABORT TASK is pending: send the Data-Out
+   * it asks for, so that a target that acts on the abort only once that data has arrived can
+   * answer it (and serve the session's other commands) at once. Nothing is delivered to the caller
+   * and a bad R2T is ignored (the abort is on its way already). The write's buffer is therefore
+   * read until the abort completes (ScsiTransport: do not mutate it before).
+   */
+  answerR2T(pdu: P.ReadyToTransfer): void {
+    const conn = this.conn
+    if (conn === undefined || !this.sent || this.r2tProblem(conn, pdu) !== undefined) return
+    this.sendSequence(conn, pdu.ttt, pdu.bufferOffset, pdu.desiredDataTransferLength)
   }
 
   private complete(
@@ -702,6 +727,8 @@ export class ScsiTask extends Task<ScsiResult> {
     bidiOverflow: boolean,
     bidiResidualCount: number
   ): void {
+    const conn = this.conn
+    if (conn !== undefined) conn.session.stats.completed++
     let length = this.highWater
     if (this.expectedRead > 0 && underflow) length = Math.min(length, Math.max(0, this.expectedRead - residualCount))
     const session = this.conn?.session

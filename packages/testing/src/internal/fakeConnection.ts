@@ -322,7 +322,7 @@ export class FakeConnection {
         if (k === "AuthMethod") {
           const offered = v.split(",")
           if (chap !== undefined) {
-            if (!offered.includes("CHAP")) return this.loginReject(req, 2, 1)
+            if (!offered.includes("CHAP") && chap.whenNotOffered !== "answer-chap") return this.loginReject(req, 2, 1)
             answer.push(["AuthMethod", "CHAP"])
             transit = false
           } else {
@@ -405,6 +405,11 @@ export class FakeConnection {
       this.headerDigest = this.pendingDigests.header
       this.dataDigest = this.pendingDigests.data
       this.framer.setDigests(this.headerDigest, this.dataDigest)
+      if (t.options.insistOnDigests === true) {
+        // what it sends carries CRC32C whatever was negotiated
+        this.headerDigest = true
+        this.dataDigest = true
+      }
     }
   }
 
@@ -448,7 +453,9 @@ export class FakeConnection {
     switch (key) {
       case "HeaderDigest":
       case "DataDigest": {
-        const choice = t.options.digests === true && value.split(",").includes("CRC32C") ? "CRC32C" : "None"
+        const crc = value.split(",").includes("CRC32C")
+        if (t.options.insistOnDigests === true && !crc) return "Reject"
+        const choice = (t.options.digests === true || t.options.insistOnDigests === true) && crc ? "CRC32C" : "None"
         if (key === "HeaderDigest") this.pendingDigests.header = choice === "CRC32C"
         else this.pendingDigests.data = choice === "CRC32C"
         return choice
@@ -504,7 +511,48 @@ export class FakeConnection {
     this.close()
   }
 
+  /** An ABORT TASK the connection is stuck on (`stalledAbort`), and the PDUs waiting behind it. */
+  private stalled: { readonly tmf: P.TaskManagementRequest; readonly backlog: Array<P.Pdu> } | undefined
+
+  /** Whether a PDU must wait behind a stalled ABORT TASK (the awaited Data-Out goes through). */
+  private holdBehindAbort(pdu: P.Pdu): boolean {
+    const st = this.stalled
+    if (st === undefined) return false
+    if (pdu._tag === "ScsiDataOut" && pdu.itt === st.tmf.referencedTaskTag) {
+      const w = this.writes.get(pdu.itt)
+      if (w !== undefined) {
+        const end = Math.min(pdu.bufferOffset + pdu.data.length, w.total)
+        w.disk.data.set(pdu.data.subarray(0, end - pdu.bufferOffset), w.lba * w.disk.blockSize + pdu.bufferOffset)
+        if (end > w.received) w.received = end
+        if (w.received < w.r2tEnd || this.target.options.stalledAbort === "never") return true
+      }
+      // the data it waited for is in: answer the abort, drop the write, then what queued behind
+      this.writes.delete(st.tmf.referencedTaskTag)
+      this.stalled = undefined
+      this.tmfResponse(st.tmf, 0)
+      for (const p of st.backlog) {
+        if (this.phase !== "full") return true
+        this.onFull(p)
+      }
+      return true
+    }
+    st.backlog.push(pdu)
+    return true
+  }
+
+  private tmfResponse(req: P.TaskManagementRequest, response: number): void {
+    this.send({
+      _tag: "TaskManagementResponse",
+      response,
+      itt: req.itt,
+      statSN: this.nextStatSN(),
+      expCmdSN: this.expCmdSN,
+      maxCmdSN: this.maxCmdSN
+    })
+  }
+
   private onFull(pdu: P.Pdu): void {
+    if (this.holdBehindAbort(pdu)) return
     const s = this.session
     if (s !== undefined && isCommand(pdu)) s.arrive(this, pdu, deliver)
     else deliver(this, pdu)
@@ -533,15 +581,14 @@ export class FakeConnection {
         return this.dataOut(pdu)
       case "TaskManagementRequest": {
         // the CmdSN side of ABORT TASK (held tasks, holes) is the session's (FakeSession.arrive)
+        const w = pdu.function === 1 ? this.writes.get(pdu.referencedTaskTag) : undefined
+        if (w !== undefined && w.received < w.r2tEnd && this.target.options.stalledAbort !== undefined) {
+          // waiting for the Data-Out of its R2T: the abort (and all behind it) waits too
+          this.stalled = { tmf: pdu, backlog: [] }
+          return
+        }
         if (pdu.function === 1) this.writes.delete(pdu.referencedTaskTag)
-        this.send({
-          _tag: "TaskManagementResponse",
-          response: 0,
-          itt: pdu.itt,
-          statSN: this.nextStatSN(),
-          expCmdSN: this.expCmdSN,
-          maxCmdSN: this.maxCmdSN
-        })
+        this.tmfResponse(pdu, 0)
         return
       }
       case "TextRequest":
