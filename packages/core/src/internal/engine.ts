@@ -727,8 +727,6 @@ export class ScsiTask extends Task<ScsiResult> {
     bidiOverflow: boolean,
     bidiResidualCount: number
   ): void {
-    const conn = this.conn
-    if (conn !== undefined) conn.session.stats.completed++
     let length = this.highWater
     if (this.expectedRead > 0 && underflow) length = Math.min(length, Math.max(0, this.expectedRead - residualCount))
     const session = this.conn?.session

@@ -51,6 +51,8 @@ export type EndReason = "reinstated" | "logout" | "connections closed" | "target
 export class FakeSession {
   /** The next CmdSN to deliver: ExpCmdSN in every PDU the target sends on this session. */
   expCmdSN: number
+  /** Without ordered delivery: CmdSNs received (and delivered) ahead of ExpCmdSN. */
+  private readonly receivedAhead = new Set<number>()
   /** Commands accepted ahead: MaxCmdSN = ExpCmdSN + window − 1 (0 closes it). */
   window: number
   /** Its connections in full feature phase, open or closed (closed ones stay for inspection). */
@@ -115,7 +117,13 @@ export class FakeSession {
       return deliver(conn, pdu)
     }
     if (!this.orderedDelivery) {
-      if (pdu.cmdSN === this.expCmdSN) this.expCmdSN = Serial.add(this.expCmdSN, 1)
+      // delivered at once; ExpCmdSN still acknowledges receipt: it moves over the CmdSNs received
+      // without a gap (commands spread over MC/S connections arrive out of order)
+      const sn = pdu.cmdSN
+      if (sn === this.expCmdSN) {
+        this.expCmdSN = Serial.add(sn, 1)
+        while (this.receivedAhead.delete(this.expCmdSN)) this.expCmdSN = Serial.add(this.expCmdSN, 1)
+      } else if (Serial.gt(sn, this.expCmdSN)) this.receivedAhead.add(sn)
       return deliver(conn, pdu)
     }
     const sn = pdu.cmdSN
