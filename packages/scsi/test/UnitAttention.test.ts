@@ -1,12 +1,16 @@
 /**
  * Unit Attentions and SCSI asynchronous events as data: the ASC/ASCQ → kind → action table, sense
- * and iSCSI Async Message (AsyncEvent 0) decoding, fuzzed.
+ * and iSCSI Async Message (AsyncEvent 0) decoding, fuzzed; and the runner's `OnUnitAttention` hook,
+ * called with every UNIT ATTENTION a command's retry absorbed (and never on the success path).
  */
 import type * as P from "@effect-iscsi/core/PduTypes"
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
 import * as fc from "fast-check"
-import { Sense, UnitAttention } from "../src/index.ts"
+import { Scsi, Sense, UnitAttention } from "../src/index.ts"
+import * as Fake from "./support/FakeDisk.ts"
 
 const asyncMessage = (asyncEvent: number, data: Uint8Array, lun = 0x0001_0000_0000_0000n): P.AsyncMessage => ({
   _tag: "AsyncMessage",
@@ -118,6 +122,51 @@ describe("UnitAttention", () => {
         }
       }),
       { numRuns: 2000 }
+    )
+  })
+})
+
+describe("OnUnitAttention: the runner reports what its retry absorbed", () => {
+  const ua = (asc: number, ascq: number) => ({
+    _tag: "Status" as const,
+    status: 2,
+    sense: Sense.encodeFixed({ senseKey: 6, asc, ascq })
+  })
+
+  it.effect("every absorbed UNIT ATTENTION, in order, with its LUN and sense bytes; nothing on success", () => {
+    const disk = Fake.make()
+    const seen: Array<UnitAttention.UnitAttention> = []
+    disk.faults.push(ua(0x29, 0x00), { _tag: "Status", status: 0x08 }, ua(0x2a, 0x09))
+    return Effect.gen(function* () {
+      yield* Scsi.read10(2, 0, 1)
+      expect(seen.map((e) => [e.kind, e.lun, e.origin])).toEqual([
+        ["PowerOnReset", 2, "Command"],
+        ["CapacityDataChanged", 2, "Command"]
+      ])
+      expect(seen[1]?.raw).toEqual(Sense.encodeFixed({ senseKey: 6, asc: 0x2a, ascq: 0x09 }))
+      yield* Scsi.read10(2, 0, 1)
+      yield* Scsi.inquiry(2)
+      expect(seen.length).toBe(2)
+      expect(disk.log.length).toBe(6)
+    }).pipe(
+      Effect.provideService(UnitAttention.OnUnitAttention, (e) => Effect.sync(() => seen.push(e))),
+      Effect.provideService(Scsi.RetrySchedule, Schedule.recurs(5)),
+      Effect.provide(Fake.layer(disk))
+    )
+  })
+
+  it.effect("with retries off, the UNIT ATTENTION is reported and also returned", () => {
+    const disk = Fake.make()
+    const seen: Array<UnitAttention.Kind> = []
+    disk.faults.push(ua(0x3f, 0x0e))
+    return Effect.gen(function* () {
+      const e = yield* Effect.flip(Scsi.testUnitReady(1))
+      expect(e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && e.reason.senseBytes?.length).toBe(18)
+      expect(seen).toEqual(["ReportedLunsDataChanged"])
+    }).pipe(
+      Effect.provideService(UnitAttention.OnUnitAttention, (e) => Effect.sync(() => seen.push(e.kind))),
+      Effect.provideService(Scsi.RetrySchedule, Schedule.recurs(0)),
+      Effect.provide(Fake.layer(disk))
     )
   })
 })

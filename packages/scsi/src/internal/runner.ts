@@ -2,7 +2,8 @@
  * The one command runner every `Scsi` program goes through: executes a task on `ScsiTransport`,
  * maps status and sense to `ScsiError`, checks residuals where the whole transfer is needed, and
  * retries with the configured schedule while the error says `isRetryable` (transport errors only
- * when the command is idempotent).
+ * when the command is idempotent). Every UNIT ATTENTION seen on a command it retries goes to
+ * `UnitAttention.OnUnitAttention` (looked up only after a failure).
  */
 import type * as IscsiError from "@effect-iscsi/core/IscsiError"
 import {
@@ -17,6 +18,7 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as ScsiError from "../ScsiError.ts"
 import * as Sense from "../Sense.ts"
+import * as UnitAttention from "../UnitAttention.ts"
 
 export type CommandError = ScsiError.ScsiError | IscsiError.IscsiError
 
@@ -107,7 +109,8 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
             asc: sense.asc,
             ascq: sense.ascq,
             description: sense.description,
-            message: `${sense.senseKeyName}: ${sense.description}`
+            message: `${sense.senseKeyName}: ${sense.description}`,
+            senseBytes: result.sense
           })
         )
       )
@@ -179,14 +182,21 @@ export const run = (fields: Command): Effect.Effect<ScsiResult, CommandError, Sc
   )
 }
 
+/** Hand a UNIT ATTENTION the retry absorbs to `UnitAttention.OnUnitAttention` (after failures only). */
+const absorb = (command: Command, error: CommandError): Effect.Effect<void> => {
+  const event = UnitAttention.fromError(error, command.lun)
+  return event === undefined ? Effect.void : Effect.flatMap(UnitAttention.OnUnitAttention, (on) => on(event))
+}
+
 /** The retries after a first failure `first`, on the schedule in `RetrySchedule`. */
 const retrying = (command: Command, idempotent: boolean, first: CommandError) =>
   Effect.gen(function* () {
     const schedule = yield* RetrySchedule
+    yield* absorb(command, first)
     // the schedule sees the first failure again (instantly), then drives the real attempts
     let replay = true
     const attempt = Effect.suspend(() => {
-      if (!replay) return runOnce(command)
+      if (!replay) return Effect.tapError(runOnce(command), (e) => absorb(command, e))
       replay = false
       return Effect.fail(first)
     })
