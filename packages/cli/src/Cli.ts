@@ -241,7 +241,9 @@ const inq = Command.make(
   {
     url: urlArg,
     vpd: Flag.String("vpd").pipe(
-      Flag.withDescription("a VPD page: 0x80, 83h, 176, or serial, devid, block-limits, bdc, lbp, supported"),
+      Flag.withDescription(
+        "a VPD page: 0x80, 83h, 176, or serial, devid, mna, ei, mpp, ports, block-limits, bdc, lbp, supported"
+      ),
       Flag.optional
     ),
     json: jsonFlag

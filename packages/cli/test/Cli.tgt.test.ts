@@ -155,6 +155,10 @@ describe("iscsi (child process against tgtd)", () => {
     expect(devid.status).toBe(0)
     expect(devid.json().designators.length).toBeGreaterThan(0)
     expect(iscsi(["inq", diskUrl(1), "--vpd", "nonsense"]).status).toBe(2)
+    // tgt serves no 85h–88h page (decoded output is checked in Units.test.ts): a typed CHECK CONDITION
+    const ei = iscsi(["inq", diskUrl(1), "--vpd", "ei"])
+    expect(ei.status).toBe(1)
+    expect(ei.stderr).toContain("INVALID FIELD IN CDB")
   })
 
   it("readcap --json gives { blockSize, blocks, bytes } for 512 B and 4 KiB LUNs", () => {

@@ -6,8 +6,10 @@ import { describe, expect, it } from "@effect/vitest"
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
 import * as ScsiError from "@effect-iscsi/scsi/ScsiError"
 import type * as BlockDevice from "@effect-iscsi/scsi/BlockDevice"
+import { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import * as Bench from "../src/Bench.ts"
@@ -60,7 +62,11 @@ describe("Vpd.parsePage", () => {
       ["serial", 0x80],
       ["devid", 0x83],
       ["block-limits", 0xb0],
-      ["LBP", 0xb2]
+      ["LBP", 0xb2],
+      ["mna", 0x85],
+      ["ei", 0x86],
+      ["mode-page-policy", 0x87],
+      ["ports", 0x88]
     ] as const) {
       const r = Vpd.parsePage(text)
       expect(r._tag === "Success" && r.success).toBe(page)
@@ -69,6 +75,55 @@ describe("Vpd.parsePage", () => {
   it("rejects junk and out-of-range pages", () => {
     for (const text of ["", "0x100", "256", "nonsense", "-1"]) expect(Vpd.parsePage(text)._tag).toBe("Failure")
   })
+})
+
+describe("Vpd.fetch decodes every page it prints", () => {
+  // canned pages (the layouts of scsi's CommandData.test.ts), served by a one-page transport
+  const ascii = (t: string) => Array.from(new TextEncoder().encode(t))
+  const pages: Record<number, ReadonlyArray<number>> = {
+    0x85: [0x01, 0, 0, 16, ...ascii("http://fake/cfg"), 0],
+    0x86: [0, 0x07, 0x03, 0x01, 0, 0, 0, 5, 0, 252, ...new Array<number>(50).fill(0)],
+    0x87: [0x3f, 0xff, 0, 0, 0x08, 0, 0x81, 0],
+    0x88: [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 8, 0x51, 0x94, 0, 4, 0, 0, 0, 1]
+  }
+  const transport = Layer.succeed(ScsiTransport)(
+    ScsiTransport.of({
+      execute: (req) =>
+        Effect.sync(() => {
+          const page = req.cdb[2]!
+          const body = pages[page] ?? []
+          const data = Uint8Array.from([0, page, body.length >> 8, body.length & 0xff, ...body])
+          return {
+            status: 0,
+            data,
+            response: 0,
+            underflow: true,
+            overflow: false,
+            residualCount: (req.readLength ?? 0) - data.length,
+            bidiUnderflow: false,
+            bidiOverflow: false,
+            bidiResidualCount: 0
+          }
+        })
+    })
+  )
+  it.effect("85h–88h: decoded data and text, not hex", () =>
+    Effect.gen(function* () {
+      const mna = yield* Vpd.fetch(1, 0x85)
+      expect([mna.name, mna.text]).toEqual([
+        "Management Network Addresses",
+        "logical unit storage configuration service: http://fake/cfg"
+      ])
+      const ei = yield* Vpd.fetch(1, 0x86)
+      expect(ei.data).toMatchObject({ headSup: true, ordSup: true, simpSup: true, luiclr: true })
+      expect(ei.text).toContain("extendedSelfTestCompletionMinutes")
+      const mpp = yield* Vpd.fetch(1, 0x87)
+      expect(mpp.text).toBe("page 0x3f subpage 0xff: shared\npage 0x08 subpage 0x00: per target port (MLUS)")
+      const ports = yield* Vpd.fetch(1, 0x88)
+      expect(ports.text).toBe("relative port 1\n  target port relative target port: 00000001")
+      expect(JSON.parse(Format.json(ports.data))).toMatchObject({ ports: [{ relativePortIdentifier: 1 }] })
+    }).pipe(Effect.provide(transport))
+  )
 })
 
 describe("Bench statistics", () => {

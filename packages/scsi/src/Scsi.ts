@@ -182,6 +182,22 @@ export const deviceIdentification = vpd(
   Inquiry.VpdPage.DeviceIdentification,
   Inquiry.decodeDeviceIdentification
 )
+/** VPD 85h: management network addresses. */
+export const managementNetworkAddresses = vpd(
+  "Scsi.managementNetworkAddresses",
+  Inquiry.VpdPage.ManagementNetworkAddresses,
+  Inquiry.decodeManagementNetworkAddresses
+)
+/** VPD 86h: extended INQUIRY data. */
+export const extendedInquiryData = vpd(
+  "Scsi.extendedInquiryData",
+  Inquiry.VpdPage.ExtendedInquiryData,
+  Inquiry.decodeExtendedInquiryData
+)
+/** VPD 87h: mode page policy. */
+export const modePagePolicy = vpd("Scsi.modePagePolicy", Inquiry.VpdPage.ModePagePolicy, Inquiry.decodeModePagePolicy)
+/** VPD 88h: SCSI ports. */
+export const scsiPorts = vpd("Scsi.scsiPorts", Inquiry.VpdPage.ScsiPorts, Inquiry.decodeScsiPorts)
 /** VPD B0h: block limits. */
 export const blockLimits = vpd("Scsi.blockLimits", Inquiry.VpdPage.BlockLimits, Inquiry.decodeBlockLimits)
 /** VPD B1h: block device characteristics. */

@@ -11,8 +11,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
-import { DefectData, ExtendedCopy, OperationCodes, ReadToc, TargetPortGroups } from "../src/index.ts"
-import { fromHex } from "../src/internal/bytes.ts"
+import { DefectData, ExtendedCopy, Inquiry, OperationCodes, ReadToc, TargetPortGroups } from "../src/index.ts"
+import { fromHex, toHex } from "../src/internal/bytes.ts"
 
 export const tgt = {
   rsocAll:
@@ -278,6 +278,119 @@ describe("READ TOC", () => {
   })
 })
 
+const ascii = (text: string) => toHex(new TextEncoder().encode(text))
+
+describe("VPD 85h–88h (tgt serves none of them)", () => {
+  it("85h management network addresses: association, service type, URL without its NUL padding", () => {
+    const page = `00850020${"01000010"}${ascii("http://fake/cfg")}00${"22000008"}${ascii("diag")}00000000`
+    expect(ok(Inquiry.decodeManagementNetworkAddresses(fromHex(page)))).toEqual([
+      {
+        association: 0,
+        associationName: "logical unit",
+        serviceType: 1,
+        serviceTypeName: "storage configuration service",
+        address: "http://fake/cfg"
+      },
+      {
+        association: 1,
+        associationName: "target port",
+        serviceType: 2,
+        serviceTypeName: "diagnostics",
+        address: "diag"
+      }
+    ])
+    expect(malformed(Inquiry.decodeManagementNetworkAddresses(fromHex("0085000801000010616263640000")))).toBe(
+      "MalformedResponse"
+    )
+  })
+
+  it("86h extended INQUIRY data, every field", () => {
+    const payload = "ad3f0f313b030102e0fcc7001000200000" + "00".repeat(43)
+    expect(ok(Inquiry.decodeExtendedInquiryData(fromHex(`0086003c${payload}`)))).toEqual({
+      activateMicrocode: 2,
+      spt: 5,
+      grdChk: true,
+      appChk: false,
+      refChk: true,
+      uaskSup: true,
+      groupSup: true,
+      priorSup: true,
+      headSup: true,
+      ordSup: true,
+      simpSup: true,
+      wuSup: true,
+      crdSup: true,
+      nvSup: true,
+      vSup: true,
+      noPiChk: true,
+      pIISup: true,
+      luiclr: true,
+      luCollType: 1,
+      rSup: true,
+      rtdSup: true,
+      hssrelef: true,
+      multiItNexusMicrocodeDownload: 3,
+      extendedSelfTestCompletionMinutes: 0x0102,
+      poaSup: true,
+      hraSup: true,
+      vsaSup: true,
+      maximumSupportedSenseDataLength: 252,
+      ibs: true,
+      ias: true,
+      sac: true,
+      nrd1: true,
+      nrd0: true,
+      maximumInquiryChangeLogs: 16,
+      maximumModePageChangeLogs: 32
+    })
+    // a short (older) page: the missing fields read as 0
+    expect(ok(Inquiry.decodeExtendedInquiryData(fromHex("008600020007"))).simpSup).toBe(true)
+  })
+
+  it("87h mode page policy", () => {
+    expect(ok(Inquiry.decodeModePagePolicy(fromHex("00870008" + "3fff0000" + "08008100")))).toEqual([
+      { pageCode: 0x3f, subpageCode: 0xff, mlus: false, policyCode: 0, policy: "shared" },
+      { pageCode: 0x08, subpageCode: 0, mlus: true, policyCode: 1, policy: "per target port" }
+    ])
+    expect(malformed(Inquiry.decodeModePagePolicy(fromHex("008700063fff00000800")))).toBe("MalformedResponse")
+  })
+
+  it("88h SCSI ports: relative port, the initiator's iSCSI TransportID, target port designators", () => {
+    const tid = `05000010${ascii("iqn.2026-11.a:b")}00`
+    const port1 = `00000001${"00000014"}${tid}00000008${"5194000400000001"}`
+    const port2 = `00000002${"00000000"}0000000c${"53980008"}${ascii("iqn.t")}000000`
+    const ports = ok(Inquiry.decodeScsiPorts(fromHex(`00880040${port1}${port2}`)))
+    expect(
+      ports.map((p) => [p.relativePortIdentifier, p.initiatorPort?.iscsiName, p.initiatorPort?.protocolIdentifier])
+    ).toEqual([
+      [1, "iqn.2026-11.a:b", 5],
+      [2, undefined, undefined]
+    ])
+    expect(
+      ports[0]?.targetPortDesignators.map((d) => [d.associationName, d.designatorTypeName, d.number, d.piv])
+    ).toEqual([["target port", "relative target port", 1, true]])
+    expect(ports[1]?.targetPortDesignators.map((d) => [d.designatorTypeName, d.text])).toEqual([
+      ["SCSI name string", "iqn.t"]
+    ])
+    expect(malformed(Inquiry.decodeScsiPorts(fromHex(`0088000c${"00000001"}${"00000004"}0500`)))).toBe(
+      "MalformedResponse"
+    )
+    expect(malformed(Inquiry.decodeScsiPorts(fromHex(`00880010${"00000001"}${"00000000"}00000008${"51940004"}`)))).toBe(
+      "MalformedResponse"
+    )
+  })
+})
+
+/** Random bytes behind a plausible VPD header of `page` (PAGE LENGTH as random as the rest). */
+const vpd =
+  <A>(page: number, decode: (b: Uint8Array) => Result.Result<A, { reason: { _tag: string } }>) =>
+  (b: Uint8Array) => {
+    const d = new Uint8Array(b.length + 2)
+    d[1] = page
+    d.set(b, 2)
+    return decode(d)
+  }
+
 describe("decoders on random bytes", () => {
   const decoders: ReadonlyArray<
     readonly [string, (b: Uint8Array) => Result.Result<unknown, { reason: { _tag: string } }>]
@@ -292,7 +405,11 @@ describe("decoders on random bytes", () => {
     ["DefectData.decode10", DefectData.decode10],
     ["DefectData.decode12", DefectData.decode12],
     ["ReadToc.decode", (b) => ReadToc.decode(b)],
-    ["ReadToc.decode msf", (b) => ReadToc.decode(b, { msf: true })]
+    ["ReadToc.decode msf", (b) => ReadToc.decode(b, { msf: true })],
+    ["Inquiry.decodeManagementNetworkAddresses", vpd(0x85, Inquiry.decodeManagementNetworkAddresses)],
+    ["Inquiry.decodeExtendedInquiryData", vpd(0x86, Inquiry.decodeExtendedInquiryData)],
+    ["Inquiry.decodeModePagePolicy", vpd(0x87, Inquiry.decodeModePagePolicy)],
+    ["Inquiry.decodeScsiPorts", vpd(0x88, Inquiry.decodeScsiPorts)]
   ]
 
   it("never throw; fail only with MalformedResponse", () => {

@@ -660,6 +660,34 @@ describe("the task helpers of issue 19 on the fake disk (what tgt refuses, as SB
     )
   })
 
+  it.effect("VPD 85h–88h through the programs", () => {
+    const disk = Fake.make()
+    return run(
+      disk,
+      Effect.gen(function* () {
+        expect(yield* Scsi.managementNetworkAddresses(1)).toEqual([
+          expect.objectContaining({ serviceTypeName: "storage configuration service", address: "http://fake/cfg" })
+        ])
+        const x = yield* Scsi.extendedInquiryData(1)
+        expect([
+          x.headSup,
+          x.ordSup,
+          x.simpSup,
+          x.vSup,
+          x.nvSup,
+          x.luiclr,
+          x.extendedSelfTestCompletionMinutes
+        ]).toEqual([true, true, true, true, true, true, 5])
+        expect((yield* Scsi.modePagePolicy(1)).map((d) => [d.pageCode, d.policy, d.mlus])).toEqual([
+          [0x3f, "shared", false],
+          [0x08, "per target port", true]
+        ])
+        const ports = yield* Scsi.scsiPorts(1)
+        expect(ports.map((p) => [p.relativePortIdentifier, p.targetPortDesignators[0]?.number])).toEqual([[1, 1]])
+      })
+    )
+  })
+
   it.effect("READ TOC on an optical unit; a disk refuses it", () => {
     const cd = Fake.make({ cdrom: true, blocks: 1000 })
     return Effect.gen(function* () {

@@ -225,6 +225,16 @@ describe.skipIf(client === undefined)("task helpers against tgtd", () => {
           expect(checkOf(yield* Effect.flip(Scsi.readDefectData10(1, { grown: true })))).toEqual(INVALID_OPCODE)
           expect(checkOf(yield* Effect.flip(Scsi.readDefectData12(1, { primary: true })))).toEqual(INVALID_OPCODE)
           expect(checkOf(yield* Effect.flip(Scsi.readToc(1)))).toEqual(INVALID_OPCODE)
+          // VPD 85h–88h: not in tgt's supported pages; asking for one is INVALID FIELD IN CDB
+          const pages = yield* Scsi.supportedVpdPages(1)
+          expect(pages.filter((p) => p >= 0x85 && p <= 0x88)).toEqual([])
+          const vpdPages: ReadonlyArray<Effect.Effect<unknown, Scsi.CommandError, ScsiTransport>> = [
+            Scsi.managementNetworkAddresses(1),
+            Scsi.extendedInquiryData(1),
+            Scsi.modePagePolicy(1),
+            Scsi.scsiPorts(1)
+          ]
+          for (const page of vpdPages) expect(checkOf(yield* Effect.flip(page))).toEqual(INVALID_FIELD_IN_CDB)
           // tgt knows MAINTENANCE IN but not this service action (its LUNs report TPGS 0: no ALUA)
           expect(checkOf(yield* Effect.flip(Scsi.reportTargetPortGroups(1)))).toEqual(INVALID_FIELD_IN_CDB)
           expect((yield* Scsi.inquiry(1)).tpgs).toBe(0)
