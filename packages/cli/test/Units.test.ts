@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
 import * as ScsiError from "@effect-iscsi/scsi/ScsiError"
 import type * as BlockDevice from "@effect-iscsi/scsi/BlockDevice"
+import * as Capabilities from "@effect-iscsi/scsi/Capabilities"
 import { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -17,6 +18,7 @@ import * as Connect from "../src/Connect.ts"
 import * as Copy from "../src/Copy.ts"
 import * as Failure from "../src/Failure.ts"
 import * as Format from "../src/Format.ts"
+import * as Opcodes from "../src/Opcodes.ts"
 import * as Progress from "../src/Progress.ts"
 import * as Vpd from "../src/Vpd.ts"
 
@@ -126,6 +128,46 @@ describe("Vpd.fetch decodes every page it prints", () => {
   )
 })
 
+describe("Opcodes (iscsi inq --opcodes)", () => {
+  const listed = Capabilities.make({
+    commands: [
+      { opcode: 0x28, serviceAction: undefined, cdbLength: 10, cdlp: 0, timeouts: undefined },
+      { opcode: 0x42, serviceAction: undefined, cdbLength: 10, cdlp: 0, timeouts: undefined },
+      {
+        opcode: 0x9e,
+        serviceAction: 0x12,
+        cdbLength: 16,
+        cdlp: 0,
+        timeouts: { commandSpecific: 0, nominal: 1, recommended: 30 }
+      }
+    ],
+    lbpme: true
+  })
+  it("text: source, features, one line per command with its name", () => {
+    const t = Opcodes.text(listed)
+    expect(t).toContain("Source: REPORT SUPPORTED OPERATION CODES (3 commands)")
+    expect(t).toMatch(/ {2}unmap: +supported/)
+    expect(t).toMatch(/ {2}writeSame16Unmap: +unsupported/)
+    expect(t).toContain("0x9e/0x12  GET LBA STATUS (16-byte CDB)")
+    expect(t).toContain("0x28       READ (10) (10-byte CDB)")
+    expect(Opcodes.text(Capabilities.make({}))).toContain("does not answer REPORT SUPPORTED OPERATION CODES")
+    expect(Opcodes.text(Capabilities.make({}))).not.toContain("Commands:")
+  })
+  it("JSON: features and named commands", () => {
+    const doc = JSON.parse(Format.json(Opcodes.toJson(listed)))
+    expect(doc.source).toBe("rsoc")
+    expect(doc.features.getLbaStatus).toBe("supported")
+    expect(doc.commands[2]).toEqual({
+      opcode: 0x9e,
+      serviceAction: 0x12,
+      name: "GET LBA STATUS",
+      cdbLength: 16,
+      timeouts: { commandSpecific: 0, nominal: 1, recommended: 30 }
+    })
+    expect(doc.commands[0]).toEqual({ opcode: 0x28, name: "READ (10)", cdbLength: 10 })
+  })
+})
+
 describe("Bench statistics", () => {
   it("nearest-rank percentiles", () => {
     const sorted = Float64Array.from({ length: 100 }, (_, i) => i + 1)
@@ -186,7 +228,9 @@ const fakeDevice = (blockSize: number, blockCount: number): BlockDevice.BlockDev
   },
   writeSink: () => {
     throw new Error("unused")
-  }
+  },
+  capabilities: Effect.succeed(Capabilities.make({})),
+  supports: () => Effect.succeed("unknown")
 })
 const lun = (blockSize: number, blockCount: number): Copy.Endpoint => ({
   _tag: "Lun",

@@ -10,6 +10,7 @@
  * ```
  */
 export * as BlockDevice from "./BlockDevice.ts"
+export * as Capabilities from "./Capabilities.ts"
 export * as CompareAndWrite from "./CompareAndWrite.ts"
 export * as DefectData from "./DefectData.ts"
 export * as ExtendedCopy from "./ExtendedCopy.ts"

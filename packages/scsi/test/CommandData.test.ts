@@ -4,28 +4,14 @@
  * tables in each module's JSDoc; then every decoder on random and truncated bytes (never throws,
  * a typed MalformedResponse when the data cannot be what it claims).
  *
- * Provenance of `tgt`: Debian tgt 1.0.85 (`tgtd -f`, started by `npm run target`; target "disk",
- * LUN 1 = 64 MiB file with 512 B blocks, LUN 0 = tgt's controller), captured on 2026-11-25 through
- * `Scsi.raw` over IscsiClient.layer (MAINTENANCE IN A3h/0Ch, allocation length 4096 / 512).
+ * The tgtd captures and their provenance are in support/captures.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { DefectData, ExtendedCopy, Inquiry, OperationCodes, ReadToc, TargetPortGroups } from "../src/index.ts"
 import { fromHex, toHex } from "../src/internal/bytes.ts"
-
-export const tgt = {
-  rsocAll:
-    "0000019000000000000000060300000000000006040000000000000608000000000000060a0000000000000612000000000000061500000000000006160000000000000617000000000000061a000000000000061b000000000000061d000000000000061e00000000000006250000000000000a280000000000000a2a0000000000000a2e0000000000000a2f0000000000000a340000000000000a350000000000000a410000000000000a420000000000000a550000000000000a5a0000000000000a5e0000000001000a5e0000010001000a5e0000020001000a5f0000000001000a5f0000010001000a5f0000020001000a5f0000030001000a5f0000040001000a5f0000060001000a5f0000070001000a88000000000000108a000000000000108b000000000000108e000000000000108f000000000000109000000000000010910000000000001093000000000000109e000010000100109e00001200010010a00000000000000ca300000c0001000ca80000000000000caa0000000000000cae0000000000000caf0000000000000c",
-  /** The first 4 of the 50 descriptors of the RCTD answer (COMMAND DATA LENGTH says 1000 bytes). */
-  rsocAllTimeoutsHead:
-    "000003e80000000000020006000a000000000000000000000300000000020006000a000000000000000000000400000000020006000a000000000000000000000800000000020006000a0000000000000000",
-  rsocLun0:
-    "000000400000000000000006030000000000000612000000000000062f0000000000000a8f00000000000010a00000000000000ca300000c0001000caf0000000000000c",
-  rsocOneRead10: "0003000a28feffffffff00ffff07",
-  rsocOneRead10Timeouts: "0083000a28feffffffff00ffff07000a00000000000000000000",
-  rsocOneReadCapacity16: "000300109e1f0000000000000000ffffffff0007"
-}
+import { rsoc as tgt } from "./support/captures.ts"
 
 const ok = <A, E>(r: Result.Result<A, E>): A => Result.getOrThrow(r)
 const malformed = <A>(r: Result.Result<A, { readonly reason: { readonly _tag: string } }>): string =>
@@ -305,7 +291,7 @@ describe("VPD 85h–88h (tgt serves none of them)", () => {
   })
 
   it("86h extended INQUIRY data, every field", () => {
-    const payload = "ad3f0f313b030102e0fcc7001000200000" + "00".repeat(43)
+    const payload = `ad3f0f313b030102e0fcc7001000200000${"00".repeat(43)}`
     expect(ok(Inquiry.decodeExtendedInquiryData(fromHex(`0086003c${payload}`)))).toEqual({
       activateMicrocode: 2,
       spt: 5,

@@ -15,7 +15,7 @@ import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Fs from "node:fs"
-import { ExtendedCopy, Scsi, type ScsiError, Sense } from "../src/index.ts"
+import { BlockDevice, ExtendedCopy, Scsi, type ScsiError, Sense } from "../src/index.ts"
 
 interface ClientModule {
   readonly IscsiClient: {
@@ -141,6 +141,33 @@ describe.skipIf(client === undefined)("task helpers against tgtd", () => {
         expect(checkOf(yield* Effect.flip(Scsi.reportSupportedOperationCode(1, 0x48)))).toEqual(INVALID_FIELD_IN_CDB)
       })
     )
+  )
+
+  it.live(
+    "BlockDevice.capabilities: tgt lists its commands; UNMAP / WRITE SAME with UNMAP usable only on the thin LUN",
+    () =>
+      run(
+        Effect.gen(function* () {
+          const plain = yield* (yield* BlockDevice.make(1)).capabilities
+          const thin = yield* (yield* BlockDevice.make(4)).capabilities
+          expect([plain.source, thin.source]).toEqual(["rsoc", "rsoc"])
+          const dd = (c: typeof plain) => [c.features.unmap, c.features.writeSame16Unmap, c.features.getLbaStatus]
+          expect(dd(plain)).toEqual(["unsupported", "unsupported", "supported"])
+          expect(dd(thin)).toEqual(["supported", "supported", "supported"])
+          expect([plain.features.compareAndWrite, plain.features.extendedCopy, plain.features.orWrite16]).toEqual([
+            "unsupported",
+            "unsupported",
+            "supported"
+          ])
+          // what the answers mean: UNMAP is refused on LUN 1 and deallocates on LUN 4
+          expect(checkOf(yield* Effect.flip(Scsi.unmap(1, [{ lba: 7060, blocks: 1 }])))[0]).toBe(
+            Sense.SenseKey.IllegalRequest
+          )
+          yield* Scsi.write10(4, 7060, pattern(512, 1))
+          yield* Scsi.unmap(4, [{ lba: 7060, blocks: 1 }])
+          expect(yield* Scsi.read10(4, 7060, 1)).toEqual(new Uint8Array(512))
+        })
+      )
   )
 
   it.live("RESERVE (6) / RELEASE (6): another I_T nexus gets RESERVATION CONFLICT until the holder releases", () => {
