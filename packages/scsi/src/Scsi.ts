@@ -18,6 +18,8 @@
  * - Tracing: every command is a span named after it (`Scsi.inquiry`, …) except READ and WRITE, the
  *   data path, where a span per block I/O would cost more than the I/O itself.
  * - Hot loops: pass `options.into` to read into your own buffer (no allocation per command).
+ * - Scatter-gather (libiscsi's `*_iov`): `read10Iov`/`read16Iov` read into a list of buffers,
+ *   `write10Iov`/`write16Iov` write from one, without concatenating them.
  *
  * Not here: byte layouts (the CDB modules), capacity bookkeeping and bounds (`BlockDevice`).
  */
@@ -228,6 +230,79 @@ export const read6 = readProgram((lba, blocks) => ReadWrite.cdbRead6(lba, blocks
 export const read10 = readProgram(ReadWrite.cdbRead10)
 export const read12 = readProgram(ReadWrite.cdbRead12)
 export const read16 = readProgram(ReadWrite.cdbRead16)
+
+/** The total length of scatter-gather buffers as whole blocks (InvalidArgument otherwise). */
+const blocksOfIov = (
+  buffers: ReadonlyArray<Uint8Array>,
+  blockSize: number | undefined
+): Result.Result<number, ScsiError.ScsiError> => {
+  let total = 0
+  for (const b of buffers) total += b.length
+  const bs = blockSize ?? DEFAULT_BLOCK_SIZE
+  if (!Number.isInteger(bs) || bs <= 0)
+    return Result.fail(ScsiError.invalidArgument(`block size ${bs} is not a positive integer`))
+  if (total % bs !== 0) {
+    return Result.fail(
+      ScsiError.invalidArgument(`the buffers hold ${total} bytes, not a multiple of the block size ${bs}`)
+    )
+  }
+  return Result.succeed(total / bs)
+}
+
+/** READ into scatter-gather buffers: as many blocks as the buffers hold together (any split). */
+const readIovProgram =
+  (
+    cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
+  ) =>
+  (lun: number, lba: number, buffers: ReadonlyArray<Uint8Array>, options?: WriteOptions): Command<void> => {
+    const blocks = blocksOfIov(buffers, options?.blockSize)
+    if (Result.isFailure(blocks)) return Effect.fail(blocks.failure)
+    return Effect.asVoid(
+      Runner.run({
+        lun,
+        cdb: cdb(lba, blocks.success, options),
+        direction: "read",
+        readLength: blocks.success * (options?.blockSize ?? DEFAULT_BLOCK_SIZE),
+        readIntoIov: buffers,
+        exactTransfer: true
+      })
+    )
+  }
+
+/** WRITE from scatter-gather buffers, sent as views of them. */
+const writeIovProgram =
+  (
+    cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
+  ) =>
+  (lun: number, lba: number, buffers: ReadonlyArray<Uint8Array>, options?: WriteOptions): Command<void> => {
+    const blocks = blocksOfIov(buffers, options?.blockSize)
+    if (Result.isFailure(blocks)) return Effect.fail(blocks.failure)
+    return Effect.asVoid(
+      Runner.run({
+        lun,
+        cdb: cdb(lba, blocks.success, options),
+        direction: "write",
+        dataOutIov: buffers,
+        exactTransfer: true
+      })
+    )
+  }
+
+/**
+ * READ (10) into `buffers` (libiscsi's `read10_iov`): the blocks land across them in order, each
+ * buffer any size, together a whole number of blocks. Nothing is written into them after the
+ * command ends; do not use them before.
+ */
+export const read10Iov = readIovProgram(ReadWrite.cdbRead10)
+/** READ (16) into scatter-gather buffers; see `read10Iov`. */
+export const read16Iov = readIovProgram(ReadWrite.cdbRead16)
+/**
+ * WRITE (10) from `buffers` (libiscsi's `write10_iov`): each buffer any size, together a whole
+ * number of blocks; sent as views of them (do not change them until the command ends).
+ */
+export const write10Iov = writeIovProgram(ReadWrite.cdbWrite10)
+/** WRITE (16) from scatter-gather buffers; see `write10Iov`. */
+export const write16Iov = writeIovProgram(ReadWrite.cdbWrite16)
 
 /** WRITE (6): 1..256 blocks below LBA 2^21 (no DPO/FUA in this CDB). */
 export const write6 = writeProgram((lba, blocks) => ReadWrite.cdbWrite6(lba, blocks))

@@ -708,3 +708,56 @@ describe("the task helpers of issue 19 on the fake disk (what tgt refuses, as SB
     })
   })
 })
+
+describe("scatter-gather READ/WRITE (10/16) on the fake disk", () => {
+  /** `data` cut into buffers of these sizes (the last takes the rest). */
+  const cut = (data: Uint8Array, sizes: ReadonlyArray<number>) => {
+    const out: Array<Uint8Array> = []
+    let o = 0
+    for (const n of sizes) {
+      out.push(data.slice(o, o + n))
+      o += n
+    }
+    out.push(data.slice(o))
+    return out
+  }
+
+  it.effect("odd-sized buffers that sum to whole blocks, read back with another split", () => {
+    const disk = Fake.make()
+    const data = pattern(8 * 512, 12)
+    return run(
+      disk,
+      Effect.gen(function* () {
+        yield* Scsi.write10Iov(1, 40, cut(data, [1, 511, 700, 0, 1000, 300]))
+        expect(disk.data.subarray(40 * 512, 48 * 512)).toEqual(data)
+        expect(disk.log[0]?.dataOutIov?.length).toBe(7)
+        const into = [new Uint8Array(3), new Uint8Array(2000), new Uint8Array(0), new Uint8Array(8 * 512 - 2003)]
+        yield* Scsi.read16Iov(1, 40, into)
+        expect(Uint8Array.from(into.flatMap((b) => Array.from(b)))).toEqual(data)
+        yield* Scsi.write16Iov(1, 50, [data.subarray(0, 512)], { fua: true })
+        const one = [new Uint8Array(512)]
+        yield* Scsi.read10Iov(1, 50, one)
+        expect(one[0]).toEqual(data.subarray(0, 512))
+        expect(disk.log.map((r) => r.cdb[0])).toEqual([0x2a, 0x88, 0x8a, 0x28])
+      })
+    )
+  })
+
+  it.effect("buffers that do not add up to whole blocks fail before anything is sent", () => {
+    const disk = Fake.make({ blockSize: 4096, blocks: 64 })
+    return run(
+      disk,
+      Effect.gen(function* () {
+        const e = yield* Effect.flip(
+          Scsi.write10Iov(1, 0, [new Uint8Array(512), new Uint8Array(512)], { blockSize: 4096 })
+        )
+        expect(e._tag === "ScsiError" && e.reason._tag).toBe("InvalidArgument")
+        const r = yield* Effect.flip(Scsi.read16Iov(1, 0, [new Uint8Array(100)]))
+        expect(r._tag === "ScsiError" && r.reason._tag).toBe("InvalidArgument")
+        expect(disk.log.length).toBe(0)
+        yield* Scsi.write10Iov(1, 1, [new Uint8Array(4000), new Uint8Array(96).fill(7)], { blockSize: 4096 })
+        expect(disk.data[2 * 4096 - 1]).toBe(7)
+      })
+    )
+  })
+})

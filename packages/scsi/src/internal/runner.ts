@@ -41,6 +41,9 @@ export interface Command {
   readonly dataOut?: Uint8Array | undefined
   readonly readLength?: number | undefined
   readonly readInto?: Uint8Array | undefined
+  /** Scatter-gather data-out / read buffers (see `ScsiRequest.dataOutIov` / `readIntoIov`). */
+  readonly dataOutIov?: ReadonlyArray<Uint8Array> | undefined
+  readonly readIntoIov?: ReadonlyArray<Uint8Array> | undefined
   /** Default true. */
   readonly idempotent?: boolean | undefined
   /** Fail with a Residual reason unless exactly the expected bytes moved (READ/WRITE). */
@@ -64,7 +67,10 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
     case ScsiError.Status.Good:
     case ScsiError.Status.ConditionMet: {
       if (command.exactTransfer === true && (result.underflow || result.overflow) && result.residualCount > 0) {
-        const expected = command.direction === "write" ? (command.dataOut?.length ?? 0) : (command.readLength ?? 0)
+        const expected =
+          command.direction === "write"
+            ? (command.dataOut?.length ?? totalLength(command.dataOutIov))
+            : (command.readLength ?? 0)
         return Result.fail(
           ScsiError.make(
             new ScsiError.Residual({
@@ -136,6 +142,12 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
   }
 }
 
+const totalLength = (buffers: ReadonlyArray<Uint8Array> | undefined): number => {
+  let n = 0
+  if (buffers !== undefined) for (const b of buffers) n += b.length
+  return n
+}
+
 /** Should this error be retried for a command with this idempotency? */
 export const shouldRetry = (error: CommandError, idempotent: boolean): boolean =>
   error._tag === "ScsiError" ? error.isRetryable : idempotent && error.isRetryable
@@ -160,6 +172,8 @@ export const runOnce = (command: Command): Effect.Effect<ScsiResult, CommandErro
           dataOut: command.dataOut,
           readLength: command.readLength,
           readInto: command.readInto,
+          dataOutIov: command.dataOutIov,
+          readIntoIov: command.readIntoIov,
           idempotent: command.idempotent ?? true
         })
       ),
@@ -210,6 +224,8 @@ class CommandImpl implements Command {
   readonly dataOut: Uint8Array | undefined
   readonly readLength: number | undefined
   readonly readInto: Uint8Array | undefined
+  readonly dataOutIov: ReadonlyArray<Uint8Array> | undefined
+  readonly readIntoIov: ReadonlyArray<Uint8Array> | undefined
   readonly idempotent: boolean | undefined
   readonly exactTransfer: boolean | undefined
   constructor(fields: Command) {
@@ -219,6 +235,8 @@ class CommandImpl implements Command {
     this.dataOut = fields.dataOut
     this.readLength = fields.readLength
     this.readInto = fields.readInto
+    this.dataOutIov = fields.dataOutIov
+    this.readIntoIov = fields.readIntoIov
     this.idempotent = fields.idempotent
     this.exactTransfer = fields.exactTransfer
   }

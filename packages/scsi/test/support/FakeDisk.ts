@@ -8,7 +8,8 @@
  * LID4, block→block segments between identification CSCDs naming this disk) with RECEIVE COPY
  * RESULTS, WRITE ATOMIC (16), READ DEFECT DATA, REPORT TARGET PORT GROUPS (two groups), READ TOC
  * (with `cdrom`), VPD 85h–88h, RESERVE/RELEASE (6) against another I_T nexus (`reservedByOther`),
- * and REPORT SUPPORTED OPERATION CODES listing exactly the opcodes it answers.
+ * and REPORT SUPPORTED OPERATION CODES listing exactly the opcodes it answers. Requests with
+ * scatter-gather buffers (`dataOutIov`, `readIntoIov`) are served like their single-buffer forms.
  */
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
 import { type ScsiRequest, type ScsiResult, ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
@@ -807,6 +808,26 @@ const readDefectData = (disk: FakeDisk, c: Uint8Array, rl: number): ScsiResult =
   return good(d, rl)
 }
 
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let o = 0
+  for (const p of parts) {
+    out.set(p, o)
+    o += p.length
+  }
+  return out
+}
+
+const scatter = (data: Uint8Array, into: ReadonlyArray<Uint8Array>): void => {
+  let o = 0
+  for (const b of into) {
+    if (o >= data.length) return
+    const n = Math.min(b.length, data.length - o)
+    b.set(data.subarray(o, o + n))
+    o += n
+  }
+}
+
 /** A ScsiTransport over this disk (every LUN number maps to the same disk). */
 export const layer = (
   disk: FakeDisk,
@@ -815,9 +836,10 @@ export const layer = (
   if (options?.luns !== undefined) lunsOf.set(disk, options.luns)
   return Layer.succeed(ScsiTransport)(
     ScsiTransport.of({
-      execute: (req) =>
+      execute: (request) =>
         Effect.suspend(() => {
-          disk.log.push(req)
+          disk.log.push(request)
+          const req = request.dataOutIov !== undefined ? { ...request, dataOut: concat(request.dataOutIov) } : request
           const fault = disk.faults.shift()
           if (fault?._tag === "Hang") return Effect.never
           if (fault?._tag === "Transport") {
@@ -833,6 +855,10 @@ export const layer = (
           ).pipe(
             Effect.map(() => {
               const r = answer(disk, req)
+              if (req.readIntoIov !== undefined) {
+                scatter(r.data, req.readIntoIov)
+                return { ...r, data: new Uint8Array(0) }
+              }
               if (req.readInto !== undefined && r.data.length > 0) {
                 req.readInto.set(r.data)
                 return { ...r, data: req.readInto.subarray(0, r.data.length) }
