@@ -812,8 +812,10 @@ export const reportSupportedOperationCodes = Effect.fn("Scsi.reportSupportedOper
 
 /**
  * REPORT SUPPORTED OPERATION CODES for one operation code (and service action): its SUPPORT value,
- * CDB usage data and timeouts. Without `serviceAction` it uses reporting option 011b (service
- * action if the opcode has them), which SPC-4 devices may reject; pass `reportingOptions: 1` then.
+ * CDB usage data and timeouts. Reporting option 010b with `serviceAction`, else 001b (an opcode
+ * without service actions); pass `reportingOptions: 3` for SPC-5's "service action if it has
+ * them". SPC-5 answers SUPPORT 001b for an opcode the device does not have; tgt fails the command
+ * with ILLEGAL REQUEST instead.
  */
 export const reportSupportedOperationCode = Effect.fn("Scsi.reportSupportedOperationCode")(function* (
   lun: number,
