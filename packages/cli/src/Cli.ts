@@ -8,7 +8,7 @@
  * iscsi discover HOST[:PORT] [--json]
  * iscsi discover --isns HOST[:PORT] [--json]          (an iSNS server, port 3205 by default)
  * iscsi ls iscsi://HOST[:PORT]/ [--json]      (exit 0 when discovery worked; unopened targets carry an error)
- * iscsi inq URL [--vpd PAGE] [--json]
+ * iscsi inq URL [--vpd PAGE | --opcodes] [--json]
  * iscsi readcap URL [--json]
  * iscsi read URL --lba N --blocks M [-o FILE]
  * iscsi write URL --lba N [-i FILE] [--json]
@@ -23,6 +23,7 @@
 import * as IscsiUrl from "@effect-iscsi/core/IscsiUrl"
 import type * as SendTargets from "@effect-iscsi/core/SendTargets"
 import * as BlockDevice from "@effect-iscsi/scsi/BlockDevice"
+import * as Capabilities from "@effect-iscsi/scsi/Capabilities"
 import * as Scsi from "@effect-iscsi/scsi/Scsi"
 import * as Argument from "effect/cli/Argument"
 import * as CliOutput from "effect/cli/CliOutput"
@@ -39,6 +40,7 @@ import * as Copy from "./Copy.ts"
 import * as Failure from "./Failure.ts"
 import * as Format from "./Format.ts"
 import * as Files from "./internal/files.ts"
+import * as Opcodes from "./Opcodes.ts"
 import * as Progress from "./Progress.ts"
 import * as Vpd from "./Vpd.ts"
 
@@ -295,16 +297,32 @@ const inq = Command.make(
   {
     url: urlArg,
     vpd: Flag.String("vpd").pipe(
-      Flag.withDescription("a VPD page: 0x80, 83h, 176, or serial, devid, block-limits, bdc, lbp, supported"),
+      Flag.withDescription(
+        "a VPD page: 0x80, 83h, 176, or serial, devid, mna, ei, mpp, ports, block-limits, bdc, lbp, supported"
+      ),
       Flag.optional
+    ),
+    opcodes: Flag.Boolean("opcodes").pipe(
+      Flag.withDescription(
+        "what the LUN supports: REPORT SUPPORTED OPERATION CODES and the UNMAP / WRITE SAME / GET LBA STATUS features"
+      ),
+      Flag.withDefault(false)
     ),
     json: jsonFlag
   },
-  ({ url, vpd, json }) =>
+  ({ url, vpd, opcodes, json }) =>
     Effect.gen(function* () {
       const page = Option.isSome(vpd) ? Vpd.parsePage(vpd.value) : undefined
       if (page !== undefined && page._tag === "Failure") return yield* new Failure.UsageError({ message: page.failure })
+      if (page !== undefined && opcodes) {
+        return yield* new Failure.UsageError({ message: "--vpd and --opcodes: give one of them" })
+      }
       const { lun, context } = yield* openTarget(url)
+      if (opcodes) {
+        const capabilities = yield* Effect.provideContext(Capabilities.discover(lun), context)
+        yield* json ? printJson(Opcodes.toJson(capabilities)) : out(Opcodes.text(capabilities))
+        return
+      }
       if (page !== undefined && page._tag === "Success") {
         const decoded = yield* Effect.provideContext(Vpd.fetch(lun, page.success), context)
         yield* json
@@ -338,7 +356,11 @@ const inq = Command.make(
             ])
           )
     }).pipe(Effect.scoped)
-).pipe(Command.withDescription("standard INQUIRY data, or a decoded VPD page with --vpd"))
+).pipe(
+  Command.withDescription(
+    "standard INQUIRY data, a decoded VPD page with --vpd, or what the LUN supports with --opcodes"
+  )
+)
 
 // ---------------------------------------------------------------------------------------------
 // readcap

@@ -1,8 +1,9 @@
 /**
  * `iscsi inq --vpd PAGE`: page names and numbers, and each page fetched and decoded through
  * `@effect-iscsi/scsi` (SPC-5 §7.7: 00h supported pages, 80h unit serial number, 83h device
- * identification; SBC-4 §6.6: B0h block limits, B1h block device characteristics, B2h logical
- * block provisioning). Any other page is printed raw (hex) after its header was checked.
+ * identification, 85h management network addresses, 86h extended INQUIRY data, 87h mode page
+ * policy, 88h SCSI ports; SBC-4 §6.6: B0h block limits, B1h block device characteristics, B2h
+ * logical block provisioning). Any other page is printed raw (hex) after its header was checked.
  *
  * Not here: the decoders themselves (`Inquiry` in @effect-iscsi/scsi).
  */
@@ -17,6 +18,10 @@ const names: ReadonlyArray<readonly [number, ReadonlyArray<string>, string]> = [
   [Inquiry.VpdPage.SupportedPages, ["supported", "sp"], "Supported VPD Pages"],
   [Inquiry.VpdPage.UnitSerialNumber, ["serial", "usn"], "Unit Serial Number"],
   [Inquiry.VpdPage.DeviceIdentification, ["devid", "di", "device-identification"], "Device Identification"],
+  [Inquiry.VpdPage.ManagementNetworkAddresses, ["mna", "management-network-addresses"], "Management Network Addresses"],
+  [Inquiry.VpdPage.ExtendedInquiryData, ["ei", "extended-inquiry"], "Extended INQUIRY Data"],
+  [Inquiry.VpdPage.ModePagePolicy, ["mpp", "mode-page-policy"], "Mode Page Policy"],
+  [Inquiry.VpdPage.ScsiPorts, ["ports", "scsi-ports"], "SCSI Ports"],
   [Inquiry.VpdPage.BlockLimits, ["block-limits", "bl"], "Block Limits"],
   [Inquiry.VpdPage.BlockDeviceCharacteristics, ["bdc", "block-device-characteristics"], "Block Device Characteristics"],
   [Inquiry.VpdPage.LogicalBlockProvisioning, ["lbp", "logical-block-provisioning"], "Logical Block Provisioning"]
@@ -81,6 +86,56 @@ export const fetch = (lun: number, page: number): Effect.Effect<DecodedPage, Scs
       case Inquiry.VpdPage.DeviceIdentification: {
         const designators = yield* Scsi.deviceIdentification(lun)
         return { page, name, data: { designators }, text: designators.map(designatorText).join("\n") }
+      }
+      case Inquiry.VpdPage.ManagementNetworkAddresses: {
+        const services = yield* Scsi.managementNetworkAddresses(lun)
+        return {
+          page,
+          name,
+          data: { services },
+          text:
+            services.length === 0
+              ? "(no network services)"
+              : services.map((x) => `${x.associationName} ${x.serviceTypeName}: ${x.address}`).join("\n")
+        }
+      }
+      case Inquiry.VpdPage.ExtendedInquiryData: {
+        const x = yield* Scsi.extendedInquiryData(lun)
+        return { page, name, data: x, text: objectText(x) }
+      }
+      case Inquiry.VpdPage.ModePagePolicy: {
+        const policies = yield* Scsi.modePagePolicy(lun)
+        return {
+          page,
+          name,
+          data: { policies },
+          text: policies
+            .map(
+              (d) =>
+                `page ${Format.hexByte(d.pageCode)} subpage ${Format.hexByte(d.subpageCode)}: ${d.policy}${d.mlus ? " (MLUS)" : ""}`
+            )
+            .join("\n")
+        }
+      }
+      case Inquiry.VpdPage.ScsiPorts: {
+        const ports = yield* Scsi.scsiPorts(lun)
+        return {
+          page,
+          name,
+          data: { ports },
+          text: ports
+            .map((p) =>
+              [
+                `relative port ${p.relativePortIdentifier}${
+                  p.initiatorPort === undefined
+                    ? ""
+                    : `, initiator port ${p.initiatorPort.iscsiName ?? Format.hex(p.initiatorPort.bytes)}`
+                }`,
+                ...p.targetPortDesignators.map((d) => `  ${designatorText(d)}`)
+              ].join("\n")
+            )
+            .join("\n")
+        }
       }
       case Inquiry.VpdPage.BlockLimits: {
         const limits = yield* Scsi.blockLimits(lun)

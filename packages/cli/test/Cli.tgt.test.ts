@@ -221,6 +221,24 @@ describe("iscsi (child process against tgtd)", () => {
     expect(devid.status).toBe(0)
     expect(devid.json().designators.length).toBeGreaterThan(0)
     expect(iscsi(["inq", diskUrl(1), "--vpd", "nonsense"]).status).toBe(2)
+    // tgt serves no 85h–88h page (decoded output is checked in Units.test.ts): a typed CHECK CONDITION
+    const ei = iscsi(["inq", diskUrl(1), "--vpd", "ei"])
+    expect(ei.status).toBe(1)
+    expect(ei.stderr).toContain("INVALID FIELD IN CDB")
+  })
+
+  it("inq --opcodes: tgt's command list; UNMAP usable on the thin LUN only", () => {
+    const thin = iscsi(["inq", diskUrl(4), "--opcodes", "--json"])
+    expect(thin.status).toBe(0)
+    const doc = thin.json()
+    expect(doc.source).toBe("rsoc")
+    expect(doc.features).toMatchObject({ unmap: "supported", writeSame16Unmap: "supported", getLbaStatus: "supported" })
+    expect(doc.commands).toEqual(expect.arrayContaining([{ opcode: 0x28, name: "READ (10)", cdbLength: 10 }]))
+    const plain = iscsi(["inq", diskUrl(1), "--opcodes"])
+    expect(plain.status).toBe(0)
+    expect(plain.stdout.toString()).toMatch(/unmap: +unsupported/)
+    expect(plain.stdout.toString()).toContain("0x9e/0x10  READ CAPACITY (16)")
+    expect(iscsi(["inq", diskUrl(1), "--opcodes", "--vpd", "serial"]).status).toBe(2)
   })
 
   it("readcap --json gives { blockSize, blocks, bytes } for 512 B and 4 KiB LUNs", () => {

@@ -6,8 +6,11 @@ import { describe, expect, it } from "@effect/vitest"
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
 import * as ScsiError from "@effect-iscsi/scsi/ScsiError"
 import type * as BlockDevice from "@effect-iscsi/scsi/BlockDevice"
+import * as Capabilities from "@effect-iscsi/scsi/Capabilities"
+import { ScsiTransport } from "@effect-iscsi/core/ScsiTransport"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import * as Bench from "../src/Bench.ts"
@@ -15,6 +18,7 @@ import * as Connect from "../src/Connect.ts"
 import * as Copy from "../src/Copy.ts"
 import * as Failure from "../src/Failure.ts"
 import * as Format from "../src/Format.ts"
+import * as Opcodes from "../src/Opcodes.ts"
 import * as Progress from "../src/Progress.ts"
 import * as Vpd from "../src/Vpd.ts"
 
@@ -60,7 +64,11 @@ describe("Vpd.parsePage", () => {
       ["serial", 0x80],
       ["devid", 0x83],
       ["block-limits", 0xb0],
-      ["LBP", 0xb2]
+      ["LBP", 0xb2],
+      ["mna", 0x85],
+      ["ei", 0x86],
+      ["mode-page-policy", 0x87],
+      ["ports", 0x88]
     ] as const) {
       const r = Vpd.parsePage(text)
       expect(r._tag === "Success" && r.success).toBe(page)
@@ -68,6 +76,95 @@ describe("Vpd.parsePage", () => {
   })
   it("rejects junk and out-of-range pages", () => {
     for (const text of ["", "0x100", "256", "nonsense", "-1"]) expect(Vpd.parsePage(text)._tag).toBe("Failure")
+  })
+})
+
+describe("Vpd.fetch decodes every page it prints", () => {
+  // canned pages (the layouts of scsi's CommandData.test.ts), served by a one-page transport
+  const ascii = (t: string) => Array.from(new TextEncoder().encode(t))
+  const pages: Record<number, ReadonlyArray<number>> = {
+    0x85: [0x01, 0, 0, 16, ...ascii("http://fake/cfg"), 0],
+    0x86: [0, 0x07, 0x03, 0x01, 0, 0, 0, 5, 0, 252, ...new Array<number>(50).fill(0)],
+    0x87: [0x3f, 0xff, 0, 0, 0x08, 0, 0x81, 0],
+    0x88: [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 8, 0x51, 0x94, 0, 4, 0, 0, 0, 1]
+  }
+  const transport = Layer.succeed(ScsiTransport)(
+    ScsiTransport.of({
+      execute: (req) =>
+        Effect.sync(() => {
+          const page = req.cdb[2]!
+          const body = pages[page] ?? []
+          const data = Uint8Array.from([0, page, body.length >> 8, body.length & 0xff, ...body])
+          return {
+            status: 0,
+            data,
+            response: 0,
+            underflow: true,
+            overflow: false,
+            residualCount: (req.readLength ?? 0) - data.length,
+            bidiUnderflow: false,
+            bidiOverflow: false,
+            bidiResidualCount: 0
+          }
+        })
+    })
+  )
+  it.effect("85h–88h: decoded data and text, not hex", () =>
+    Effect.gen(function* () {
+      const mna = yield* Vpd.fetch(1, 0x85)
+      expect([mna.name, mna.text]).toEqual([
+        "Management Network Addresses",
+        "logical unit storage configuration service: http://fake/cfg"
+      ])
+      const ei = yield* Vpd.fetch(1, 0x86)
+      expect(ei.data).toMatchObject({ headSup: true, ordSup: true, simpSup: true, luiclr: true })
+      expect(ei.text).toContain("extendedSelfTestCompletionMinutes")
+      const mpp = yield* Vpd.fetch(1, 0x87)
+      expect(mpp.text).toBe("page 0x3f subpage 0xff: shared\npage 0x08 subpage 0x00: per target port (MLUS)")
+      const ports = yield* Vpd.fetch(1, 0x88)
+      expect(ports.text).toBe("relative port 1\n  target port relative target port: 00000001")
+      expect(JSON.parse(Format.json(ports.data))).toMatchObject({ ports: [{ relativePortIdentifier: 1 }] })
+    }).pipe(Effect.provide(transport))
+  )
+})
+
+describe("Opcodes (iscsi inq --opcodes)", () => {
+  const listed = Capabilities.make({
+    commands: [
+      { opcode: 0x28, serviceAction: undefined, cdbLength: 10, cdlp: 0, timeouts: undefined },
+      { opcode: 0x42, serviceAction: undefined, cdbLength: 10, cdlp: 0, timeouts: undefined },
+      {
+        opcode: 0x9e,
+        serviceAction: 0x12,
+        cdbLength: 16,
+        cdlp: 0,
+        timeouts: { commandSpecific: 0, nominal: 1, recommended: 30 }
+      }
+    ],
+    lbpme: true
+  })
+  it("text: source, features, one line per command with its name", () => {
+    const t = Opcodes.text(listed)
+    expect(t).toContain("Source: REPORT SUPPORTED OPERATION CODES (3 commands)")
+    expect(t).toMatch(/ {2}unmap: +supported/)
+    expect(t).toMatch(/ {2}writeSame16Unmap: +unsupported/)
+    expect(t).toContain("0x9e/0x12  GET LBA STATUS (16-byte CDB)")
+    expect(t).toContain("0x28       READ (10) (10-byte CDB)")
+    expect(Opcodes.text(Capabilities.make({}))).toContain("does not answer REPORT SUPPORTED OPERATION CODES")
+    expect(Opcodes.text(Capabilities.make({}))).not.toContain("Commands:")
+  })
+  it("JSON: features and named commands", () => {
+    const doc = JSON.parse(Format.json(Opcodes.toJson(listed)))
+    expect(doc.source).toBe("rsoc")
+    expect(doc.features.getLbaStatus).toBe("supported")
+    expect(doc.commands[2]).toEqual({
+      opcode: 0x9e,
+      serviceAction: 0x12,
+      name: "GET LBA STATUS",
+      cdbLength: 16,
+      timeouts: { commandSpecific: 0, nominal: 1, recommended: 30 }
+    })
+    expect(doc.commands[0]).toEqual({ opcode: 0x28, name: "READ (10)", cdbLength: 10 })
   })
 })
 
@@ -131,7 +228,9 @@ const fakeDevice = (blockSize: number, blockCount: number): BlockDevice.BlockDev
   },
   writeSink: () => {
     throw new Error("unused")
-  }
+  },
+  capabilities: Effect.succeed(Capabilities.make({})),
+  supports: () => Effect.succeed("unknown")
 })
 const lun = (blockSize: number, blockCount: number): Copy.Endpoint => ({
   _tag: "Lun",

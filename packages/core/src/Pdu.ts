@@ -218,6 +218,42 @@ export const encodeFrames = (pdu: Pdu, options: DigestOptions = noDigests): Read
 }
 
 /**
+ * `encodeFrames` for a data segment given as several pieces (scatter-gather): `[header, ...segment,
+ * trailer?]`, the pieces themselves (not copied, empty ones left out), DataSegmentLength their total
+ * and the data digest chained over them. `pdu.data` is ignored. The bytes on the wire are those of
+ * `encode({ ...pdu, data: concat(segment) })`.
+ */
+export const encodeFramesVector = (
+  pdu: Pdu,
+  segment: ReadonlyArray<Uint8Array>,
+  options: DigestOptions = noDigests
+): ReadonlyArray<Uint8Array> => {
+  const ahs = Codec.ahsLength(pdu)
+  const h = Codec.BHS_LENGTH + ahs
+  let length = 0
+  for (let i = 0; i < segment.length; i++) length += segment[i]!.length
+  const header = fresh(h + (options.headerDigest ? 4 : 0))
+  Codec.writeHeader(pdu, header, 0, ahs, length)
+  if (options.headerDigest) writeDigest(header, h, (options.headerCrc32c ?? Crc32c.crc32c)(header.subarray(0, h)))
+  const frames: Array<Uint8Array> = [header]
+  if (length === 0) return frames
+  const fn = options.crc32c ?? Crc32c.crc32c
+  let crc = 0
+  for (let i = 0; i < segment.length; i++) {
+    const piece = segment[i]!
+    if (piece.length === 0) continue
+    frames.push(piece)
+    if (options.dataDigest) crc = fn(piece, crc)
+  }
+  const pad = padOf(length)
+  if (pad === 0 && !options.dataDigest) return frames
+  const trailer = fresh(pad + (options.dataDigest ? 4 : 0))
+  if (options.dataDigest) writeDigest(trailer, pad, pad === 0 ? crc : fn(ZEROS4.subarray(0, pad), crc))
+  frames.push(trailer)
+  return frames
+}
+
+/**
  * Decode a header (BHS + AHS, no digest) with its data segment (default empty). `header.length` must
  * be 48 + TotalAHSLength; DataSegmentLength is not compared with `data` (the framer did that).
  */

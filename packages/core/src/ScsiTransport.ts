@@ -38,6 +38,20 @@ export interface ScsiRequest {
    * timeout), nothing more is written into it. After a failure its content is unspecified.
    */
   readonly readInto?: Uint8Array | undefined
+  /**
+   * Scatter-gather data to send (write, bidirectional), instead of `dataOut`: the buffers in order,
+   * of any sizes. Never concatenated: a Data-Out PDU (or the immediate data) that spans buffers is
+   * sent as views of each. Do not mutate them until the task completes. Wins over `dataOut`.
+   */
+  readonly dataOutIov?: ReadonlyArray<Uint8Array> | undefined
+  /**
+   * Scatter-gather buffers Data-In is placed into, in order (their total length ≥ readLength),
+   * instead of `readInto`: each segment lands at its offset across them (read straight into a
+   * buffer by the socket when the segment lies inside one, copied when it straddles two). The same
+   * rules as `readInto`: do not use them until the task completes, nothing is written into them
+   * once it has ended. The result's `data` is then empty (its residual says how much arrived).
+   */
+  readonly readIntoIov?: ReadonlyArray<Uint8Array> | undefined
   /** Task attribute (default Simple). */
   readonly attribute?: TaskAttribute | undefined
   /**
@@ -55,7 +69,10 @@ export interface ScsiRequest {
 export interface ScsiResult {
   /** SCSI status byte: 0x00 GOOD, 0x02 CHECK CONDITION, 0x08 BUSY, 0x18 RESERVATION CONFLICT, 0x28 TASK SET FULL, 0x40 TASK ABORTED. */
   readonly status: number
-  /** Read data actually transferred (a view of `readInto` or of an engine buffer), length = bytes received. */
+  /**
+   * Read data actually transferred (a view of `readInto` or of an engine buffer), length = bytes
+   * received; empty with `readIntoIov` (the data is in those buffers).
+   */
   readonly data: Uint8Array
   /** Sense data (without the 2-byte SenseLength), when the target sent some. */
   readonly sense?: Uint8Array | undefined
@@ -85,6 +102,8 @@ class Request implements ScsiRequest {
   readonly dataOut: Uint8Array | undefined
   readonly readLength: number | undefined
   readonly readInto: Uint8Array | undefined
+  readonly dataOutIov: ReadonlyArray<Uint8Array> | undefined
+  readonly readIntoIov: ReadonlyArray<Uint8Array> | undefined
   readonly attribute: TaskAttribute | undefined
   readonly idempotent: boolean | undefined
   readonly timeoutMs: number | undefined
@@ -95,6 +114,8 @@ class Request implements ScsiRequest {
     this.dataOut = fields.dataOut
     this.readLength = fields.readLength
     this.readInto = fields.readInto
+    this.dataOutIov = fields.dataOutIov
+    this.readIntoIov = fields.readIntoIov
     this.attribute = fields.attribute
     this.idempotent = fields.idempotent
     this.timeoutMs = fields.timeoutMs

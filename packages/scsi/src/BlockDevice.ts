@@ -8,6 +8,10 @@
  * only when the range leaves the (10) limits. Large requests are split into `maxTransferBlocks`
  * pieces; the stream and sink keep up to `queueDepth` commands in flight and deliver in order.
  *
+ * `capabilities` asks the LUN once, on first use, what it supports (`Capabilities.discover`: REPORT
+ * SUPPORTED OPERATION CODES, VPD B0h/B2h) and keeps the answer: "may I use UNMAP / WRITE SAME (16)
+ * with UNMAP / GET LBA STATUS here?" is `(yield* device.capabilities).features.unmap === "supported"`.
+ *
  * The methods capture the `ScsiTransport` of `make`, so they need no environment.
  * Not here: caching, partial-block I/O, alignment to physical blocks.
  */
@@ -20,6 +24,7 @@ import * as Pull from "effect/Pull"
 import * as Semaphore from "effect/Semaphore"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
+import * as Capabilities from "./Capabilities.ts"
 import type { CommandError } from "./internal/runner.ts"
 import type * as ReadWrite from "./ReadWrite.ts"
 import * as Scsi from "./Scsi.ts"
@@ -57,6 +62,10 @@ export interface BlockDevice {
   readonly readStream: (options?: StreamOptions) => Stream.Stream<Uint8Array, CommandError>
   /** Consumes chunks of any size; the total must be a multiple of the block size. */
   readonly writeSink: (options?: StreamOptions) => Sink.Sink<void, Uint8Array, never, CommandError>
+  /** What the LUN supports, asked on first use and then kept (a failed discovery is asked again). */
+  readonly capabilities: Effect.Effect<Capabilities.Capabilities, CommandError>
+  /** `Capabilities.support` for one operation code (and service action) of this LUN. */
+  readonly supports: (opcode: number, serviceAction?: number) => Effect.Effect<Capabilities.Support, CommandError>
 }
 
 export interface MakeOptions {
@@ -81,11 +90,18 @@ export const make = Effect.fn("BlockDevice.make")(function* (lunArg?: number, op
     )
   }
   const cap = yield* Scsi.readCapacity16(lun).pipe(
-    Effect.map((c) => ({ lastLba: c.lastLba, blockSize: c.blockSize, thin: c.lbpme })),
+    Effect.map((c) => ({
+      lastLba: c.lastLba,
+      blockSize: c.blockSize,
+      thin: c.lbpme,
+      lbpme: c.lbpme as boolean | undefined
+    })),
     Effect.catchIf(
       (e) => e._tag === "ScsiError" && e.reason._tag === "CheckCondition" && e.reason.senseKey === 0x05,
       () =>
-        Scsi.readCapacity10(lun).pipe(Effect.map((c) => ({ lastLba: c.lastLba, blockSize: c.blockSize, thin: false })))
+        Scsi.readCapacity10(lun).pipe(
+          Effect.map((c) => ({ lastLba: c.lastLba, blockSize: c.blockSize, thin: false, lbpme: undefined }))
+        )
     )
   )
   if (cap.blockSize <= 0) return yield* ScsiError.malformed("capacity", `block size ${cap.blockSize}`)
@@ -259,6 +275,19 @@ export const make = Effect.fn("BlockDevice.make")(function* (lunArg?: number, op
       })
     )
 
+  let known: Capabilities.Capabilities | undefined
+  const capabilities: Effect.Effect<Capabilities.Capabilities, CommandError> = Effect.suspend(() =>
+    known !== undefined
+      ? Effect.succeed(known)
+      : Effect.tap(provide(Capabilities.discover(lun, { lbpme: cap.lbpme })), (c) =>
+          Effect.sync(() => {
+            known = c
+          })
+        )
+  )
+  const supports = (opcode: number, serviceAction?: number) =>
+    Effect.map(capabilities, (c) => Capabilities.support(c, opcode, serviceAction))
+
   const device: BlockDevice = {
     lun,
     blockSize,
@@ -270,7 +299,9 @@ export const make = Effect.fn("BlockDevice.make")(function* (lunArg?: number, op
     read,
     write,
     readStream,
-    writeSink
+    writeSink,
+    capabilities,
+    supports
   }
   return device
 })

@@ -1,8 +1,10 @@
 /**
  * INQUIRY (SPC-5 §6.7): the CDB, standard inquiry data (§6.7.2) and the VPD pages
  * 00h Supported VPD Pages (§7.7.18), 80h Unit Serial Number (§7.7.19), 83h Device Identification
- * (§7.7.6, designators decoded), B0h Block Limits (SBC-4 §6.6.4), B1h Block Device Characteristics
- * (SBC-4 §6.6.2) and B2h Logical Block Provisioning (SBC-4 §6.6.7).
+ * (§7.7.6, designators decoded), 85h Management Network Addresses, 86h Extended INQUIRY Data,
+ * 87h Mode Page Policy, 88h SCSI Ports (SPC-5, the VPD pages of those names), B0h Block Limits
+ * (SBC-4 §6.6.4), B1h Block Device Characteristics (SBC-4 §6.6.2) and B2h Logical Block
+ * Provisioning (SBC-4 §6.6.7).
  *
  * ```
  * CDB (6): 0 12h | 1 EVPD(0) | 2 PAGE CODE | 3-4 ALLOCATION LENGTH | 5 CONTROL
@@ -14,7 +16,24 @@
  * VPD page: 0 QUALIFIER/DEVICE TYPE | 1 PAGE CODE | 2-3 PAGE LENGTH (n-3) | 4.. page data
  * Designation descriptor (83h): 0 PROTOCOL IDENTIFIER(7-4) CODE SET(3-0)
  *   1 PIV(7) ASSOCIATION(5-4) DESIGNATOR TYPE(3-0) | 2 reserved | 3 DESIGNATOR LENGTH | 4.. DESIGNATOR
+ * Network service descriptor (85h): 0 ASSOCIATION(6-5) SERVICE TYPE(4-0) | 1 reserved
+ *   2-3 NETWORK ADDRESS LENGTH (n-3, a multiple of 4) | 4.. NETWORK ADDRESS (NUL-terminated URL)
+ * Extended INQUIRY Data (86h), page bytes: 4 ACTIVATE MICROCODE(7-6) SPT(5-3) GRD_CHK(2) APP_CHK(1)
+ *   REF_CHK(0) | 5 UASK_SUP(5) GROUP_SUP(4) PRIOR_SUP(3) HEADSUP(2) ORDSUP(1) SIMPSUP(0)
+ *   6 WU_SUP(3) CRD_SUP(2) NV_SUP(1) V_SUP(0) | 7 NO_PI_CHK(5) P_I_I_SUP(4) LUICLR(0)
+ *   8 LU_COLL_TYPE(7-5) R_SUP(4) RTD_SUP(3) HSSRELEF(1) CBCS(0) | 9 MULTI I_T NEXUS MICROCODE DOWNLOAD(3-0)
+ *   10-11 EXTENDED SELF-TEST COMPLETION MINUTES | 12 POA_SUP(7) HRA_SUP(6) VSA_SUP(5)
+ *   13 MAXIMUM SUPPORTED SENSE DATA LENGTH | 14 IBS(7) IAS(6) SAC(2) NRD1(1) NRD0(0)
+ *   15-16 MAXIMUM INQUIRY CHANGE LOGS | 17-18 MAXIMUM MODE PAGE CHANGE LOGS
+ * Mode page policy descriptor (87h): 0 POLICY PAGE CODE(5-0) | 1 POLICY SUBPAGE CODE
+ *   2 MLUS(7) MODE PAGE POLICY(1-0) | 3 reserved
+ * SCSI port designation descriptor (88h): 0-1 reserved | 2-3 RELATIVE PORT IDENTIFIER | 4-5 reserved
+ *   6-7 INITIATOR PORT TRANSPORTID LENGTH (k) | 8.. TransportID | then 2 reserved
+ *   2 TARGET PORT DESCRIPTORS LENGTH | target port designation descriptors (as in 83h)
+ * iSCSI TransportID (SPC-5 §7.6.4.6): 0 FORMAT CODE(7-6) PROTOCOL IDENTIFIER(3-0) = 5
+ *   1 reserved | 2-3 ADDITIONAL LENGTH | 4.. iSCSI NAME (format 01b: NAME,i,0xISID), NUL-terminated
  * ```
+ * Every variable-length descriptor that overruns its page is a MalformedResponse.
  */
 import * as Result from "effect/Result"
 import * as B from "./internal/bytes.ts"
@@ -26,6 +45,10 @@ export const VpdPage = {
   SupportedPages: 0x00,
   UnitSerialNumber: 0x80,
   DeviceIdentification: 0x83,
+  ManagementNetworkAddresses: 0x85,
+  ExtendedInquiryData: 0x86,
+  ModePagePolicy: 0x87,
+  ScsiPorts: 0x88,
   BlockLimits: 0xb0,
   BlockDeviceCharacteristics: 0xb1,
   LogicalBlockProvisioning: 0xb2
@@ -163,34 +186,258 @@ export interface Designator {
   readonly number?: number | undefined
 }
 
+/** A run of designation descriptors (the 83h format) in `p`; `what` names the page in errors. */
+const decodeDesignators = (p: Uint8Array, what: string): R<ReadonlyArray<Designator>> => {
+  const out: Array<Designator> = []
+  for (let o = 0; o + 4 <= p.length; ) {
+    const len = p[o + 3]
+    if (o + 4 + len > p.length) return Result.fail(ScsiError.malformed(what, "designator overruns the page"))
+    const value = p.slice(o + 4, o + 4 + len)
+    const codeSet = p[o] & 0x0f
+    const type = p[o + 1] & 0x0f
+    const association = (p[o + 1] >> 4) & 3
+    const text =
+      codeSet === 2 || codeSet === 3 ? new TextDecoder().decode(value).replace(/\0+$/, "").trim() : B.toHex(value)
+    out.push({
+      protocolIdentifier: p[o] >> 4,
+      codeSet,
+      piv: (p[o + 1] & 0x80) !== 0,
+      association,
+      associationName: associationNames[association],
+      designatorType: type,
+      designatorTypeName: designatorTypeNames[type] ?? "reserved",
+      value,
+      text,
+      ...(type === 3 && len > 0 ? { naa: value[0] >> 4 } : {}),
+      ...((type === 4 || type === 5 || type === 6) && len >= 4 ? { number: B.u16(value, 2) } : {})
+    })
+    o += 4 + len
+  }
+  return Result.succeed(out)
+}
+
 /** 83h: the designation descriptors. */
 export const decodeDeviceIdentification = (data: Uint8Array): R<ReadonlyArray<Designator>> =>
-  Result.flatMap(decodeVpdHeader(data, VpdPage.DeviceIdentification), (h) => {
-    const out: Array<Designator> = []
+  Result.flatMap(decodeVpdHeader(data, VpdPage.DeviceIdentification), (h) => decodeDesignators(h.payload, "VPD 83h"))
+
+const serviceTypeNames: Record<number, string> = {
+  0x00: "unspecified",
+  0x01: "storage configuration service",
+  0x02: "diagnostics",
+  0x03: "status",
+  0x04: "logging",
+  0x05: "code download",
+  0x06: "copy service",
+  0x07: "administrative configuration service"
+}
+
+export interface NetworkService {
+  /** 0 logical unit, 1 target port, 2 target device. */
+  readonly association: number
+  readonly associationName: string
+  readonly serviceType: number
+  readonly serviceTypeName: string
+  /** The URL, without its NUL padding. */
+  readonly address: string
+}
+
+/** 85h Management Network Addresses: the network services (URLs) of the logical unit, port or device. */
+export const decodeManagementNetworkAddresses = (data: Uint8Array): R<ReadonlyArray<NetworkService>> =>
+  Result.flatMap(decodeVpdHeader(data, VpdPage.ManagementNetworkAddresses), (h) => {
     const p = h.payload
+    const out: Array<NetworkService> = []
     for (let o = 0; o + 4 <= p.length; ) {
-      const len = p[o + 3]
-      if (o + 4 + len > p.length) return Result.fail(ScsiError.malformed("VPD 83h", "designator overruns the page"))
-      const value = p.slice(o + 4, o + 4 + len)
-      const codeSet = p[o] & 0x0f
-      const type = p[o + 1] & 0x0f
-      const association = (p[o + 1] >> 4) & 3
-      const text =
-        codeSet === 2 || codeSet === 3 ? new TextDecoder().decode(value).replace(/\0+$/, "").trim() : B.toHex(value)
+      const len = B.u16(p, o + 2)
+      if (o + 4 + len > p.length)
+        return Result.fail(ScsiError.malformed("VPD 85h", "network address overruns the page"))
+      const association = (p[o] >> 5) & 3
+      const serviceType = p[o] & 0x1f
       out.push({
-        protocolIdentifier: p[o] >> 4,
-        codeSet,
-        piv: (p[o + 1] & 0x80) !== 0,
         association,
         associationName: associationNames[association],
-        designatorType: type,
-        designatorTypeName: designatorTypeNames[type] ?? "reserved",
-        value,
-        text,
-        ...(type === 3 && len > 0 ? { naa: value[0] >> 4 } : {}),
-        ...((type === 4 || type === 5 || type === 6) && len >= 4 ? { number: B.u16(value, 2) } : {})
+        serviceType,
+        serviceTypeName: serviceTypeNames[serviceType] ?? "reserved",
+        address: B.ascii(p, o + 4, o + 4 + len).replace(/\0.*$/, "")
       })
       o += 4 + len
+    }
+    return Result.succeed(out)
+  })
+
+export interface ExtendedInquiryData {
+  readonly activateMicrocode: number
+  /** SPT: supported protection types (with the standard data's PROTECT). */
+  readonly spt: number
+  readonly grdChk: boolean
+  readonly appChk: boolean
+  readonly refChk: boolean
+  readonly uaskSup: boolean
+  readonly groupSup: boolean
+  readonly priorSup: boolean
+  /** HEAD OF QUEUE, ORDERED and SIMPLE task attributes supported. */
+  readonly headSup: boolean
+  readonly ordSup: boolean
+  readonly simpSup: boolean
+  readonly wuSup: boolean
+  readonly crdSup: boolean
+  /** Non-volatile and volatile caches. */
+  readonly nvSup: boolean
+  readonly vSup: boolean
+  readonly noPiChk: boolean
+  readonly pIISup: boolean
+  /** Logical unit I_T nexus clear: unit attentions are per I_T nexus and cleared with it. */
+  readonly luiclr: boolean
+  readonly luCollType: number
+  readonly rSup: boolean
+  readonly rtdSup: boolean
+  readonly hssrelef: boolean
+  readonly multiItNexusMicrocodeDownload: number
+  readonly extendedSelfTestCompletionMinutes: number
+  readonly poaSup: boolean
+  readonly hraSup: boolean
+  readonly vsaSup: boolean
+  readonly maximumSupportedSenseDataLength: number
+  readonly ibs: boolean
+  readonly ias: boolean
+  readonly sac: boolean
+  readonly nrd1: boolean
+  readonly nrd0: boolean
+  readonly maximumInquiryChangeLogs: number
+  readonly maximumModePageChangeLogs: number
+}
+
+/** 86h Extended INQUIRY Data. Fields past PAGE LENGTH read as 0. */
+export const decodeExtendedInquiryData = (data: Uint8Array): R<ExtendedInquiryData> =>
+  Result.map(decodeVpdHeader(data, VpdPage.ExtendedInquiryData), (h) => {
+    const p = h.payload
+    const bit = (o: number, b: number) => (B.u8(p, o - 4) & (1 << b)) !== 0
+    const at = (o: number) => B.u8(p, o - 4)
+    return {
+      activateMicrocode: at(4) >> 6,
+      spt: (at(4) >> 3) & 7,
+      grdChk: bit(4, 2),
+      appChk: bit(4, 1),
+      refChk: bit(4, 0),
+      uaskSup: bit(5, 5),
+      groupSup: bit(5, 4),
+      priorSup: bit(5, 3),
+      headSup: bit(5, 2),
+      ordSup: bit(5, 1),
+      simpSup: bit(5, 0),
+      wuSup: bit(6, 3),
+      crdSup: bit(6, 2),
+      nvSup: bit(6, 1),
+      vSup: bit(6, 0),
+      noPiChk: bit(7, 5),
+      pIISup: bit(7, 4),
+      luiclr: bit(7, 0),
+      luCollType: at(8) >> 5,
+      rSup: bit(8, 4),
+      rtdSup: bit(8, 3),
+      hssrelef: bit(8, 1),
+      multiItNexusMicrocodeDownload: at(9) & 0x0f,
+      extendedSelfTestCompletionMinutes: B.u16(p, 10 - 4),
+      poaSup: bit(12, 7),
+      hraSup: bit(12, 6),
+      vsaSup: bit(12, 5),
+      maximumSupportedSenseDataLength: at(13),
+      ibs: bit(14, 7),
+      ias: bit(14, 6),
+      sac: bit(14, 2),
+      nrd1: bit(14, 1),
+      nrd0: bit(14, 0),
+      maximumInquiryChangeLogs: B.u16(p, 15 - 4),
+      maximumModePageChangeLogs: B.u16(p, 17 - 4)
+    }
+  })
+
+export type ModePagePolicy = "shared" | "per target port" | "per initiator port (obsolete)" | "per I_T nexus"
+
+const policies: ReadonlyArray<ModePagePolicy> = [
+  "shared",
+  "per target port",
+  "per initiator port (obsolete)",
+  "per I_T nexus"
+]
+
+export interface ModePagePolicyDescriptor {
+  /** 3Fh with subpage FFh: every page and subpage not listed otherwise. */
+  readonly pageCode: number
+  readonly subpageCode: number
+  /** MLUS: the policy holds for every logical unit of the target. */
+  readonly mlus: boolean
+  readonly policyCode: number
+  readonly policy: ModePagePolicy
+}
+
+/** 87h Mode Page Policy. */
+export const decodeModePagePolicy = (data: Uint8Array): R<ReadonlyArray<ModePagePolicyDescriptor>> =>
+  Result.flatMap(decodeVpdHeader(data, VpdPage.ModePagePolicy), (h) => {
+    const p = h.payload
+    if (p.length % 4 !== 0) return Result.fail(ScsiError.malformed("VPD 87h", `page length ${p.length} is not 4n`))
+    const out: Array<ModePagePolicyDescriptor> = []
+    for (let o = 0; o + 4 <= p.length; o += 4) {
+      out.push({
+        pageCode: p[o] & 0x3f,
+        subpageCode: p[o + 1],
+        mlus: (p[o + 2] & 0x80) !== 0,
+        policyCode: p[o + 2] & 0x03,
+        policy: policies[p[o + 2] & 0x03]
+      })
+    }
+    return Result.succeed(out)
+  })
+
+export interface TransportId {
+  /** 5 = iSCSI. */
+  readonly protocolIdentifier: number
+  readonly formatCode: number
+  /** iSCSI: the initiator's name (and `,i,0x` ISID with format 01b). */
+  readonly iscsiName: string | undefined
+  readonly bytes: Uint8Array
+}
+
+/** A TransportID (SPC-5 §7.6.4), the iSCSI name decoded. */
+export const decodeTransportId = (b: Uint8Array): TransportId => {
+  const protocolIdentifier = B.u8(b, 0) & 0x0f
+  const iscsi = protocolIdentifier === 5 && b.length >= 4
+  return {
+    protocolIdentifier,
+    formatCode: B.u8(b, 0) >> 6,
+    iscsiName: iscsi ? B.ascii(b, 4, Math.min(b.length, 4 + B.u16(b, 2))).replace(/\0.*$/, "") : undefined,
+    bytes: b.slice()
+  }
+}
+
+export interface ScsiPort {
+  readonly relativePortIdentifier: number
+  /** The initiator port's TransportID, when the device reports one. */
+  readonly initiatorPort: TransportId | undefined
+  /** The target port's designators. */
+  readonly targetPortDesignators: ReadonlyArray<Designator>
+}
+
+/** 88h SCSI Ports: every port of the device through which the logical unit is reached. */
+export const decodeScsiPorts = (data: Uint8Array): R<ReadonlyArray<ScsiPort>> =>
+  Result.flatMap(decodeVpdHeader(data, VpdPage.ScsiPorts), (h) => {
+    const p = h.payload
+    const out: Array<ScsiPort> = []
+    for (let o = 0; o + 8 <= p.length; ) {
+      const tidLength = B.u16(p, o + 6)
+      const t = o + 8 + tidLength
+      if (t + 4 > p.length) return Result.fail(ScsiError.malformed("VPD 88h", "port descriptor overruns the page"))
+      const tpdLength = B.u16(p, t + 2)
+      if (t + 4 + tpdLength > p.length) {
+        return Result.fail(ScsiError.malformed("VPD 88h", "target port descriptors overrun the page"))
+      }
+      const designators = decodeDesignators(p.subarray(t + 4, t + 4 + tpdLength), "VPD 88h")
+      if (Result.isFailure(designators)) return Result.fail(designators.failure)
+      out.push({
+        relativePortIdentifier: B.u16(p, o + 2),
+        initiatorPort: tidLength > 0 ? decodeTransportId(p.subarray(o + 8, o + 8 + tidLength)) : undefined,
+        targetPortDesignators: designators.success
+      })
+      o = t + 4 + tpdLength
     }
     return Result.succeed(out)
   })

@@ -1,7 +1,7 @@
 /**
  * Block transfer CDBs (SBC-4): READ (6/10/12/16) §5.13–5.16, WRITE (6/10/12/16) §5.37–5.40,
- * WRITE AND VERIFY (10/16) §5.42–5.43, VERIFY (10/16) §5.30–5.31, SYNCHRONIZE CACHE (10/16)
- * §5.26–5.27.
+ * WRITE AND VERIFY (10/12/16) §5.42–5.43, VERIFY (10/12/16) §5.30–5.31, SYNCHRONIZE CACHE (10/16)
+ * §5.26–5.27, ORWRITE (16), WRITE ATOMIC (16), PRE-FETCH (10/16).
  *
  * ```
  * READ/WRITE (6):  0 op (08h/0Ah) | 1 LBA(20-16) in bits 4-0 | 2-3 LBA(15-0)
@@ -18,8 +18,17 @@
  *                  01b: compare the data-out with the medium)
  * SYNCHRONIZE CACHE (10): 0 35h | 1 IMMED(1) | 2-5 LBA | 6 GROUP | 7-8 NUMBER OF LOGICAL BLOCKS | 9
  * SYNCHRONIZE CACHE (16): 0 91h | 1 IMMED(1) | 2-9 LBA | 10-13 NUMBER OF LOGICAL BLOCKS | 14 GROUP | 15
+ * WRITE AND VERIFY (12) / VERIFY (12): op AEh/AFh, byte 1 as (10), 2-5 LBA, 6-9 LENGTH, 10 GROUP, 11
+ * ORWRITE (16):           0 8Bh | 1 ORPROTECT(7-5) DPO(4) FUA(3) | 2-9 LBA | 10-13 TRANSFER LENGTH
+ *                         14 GROUP NUMBER(4-0) | 15 CONTROL   (data-out is ORed into the medium)
+ * WRITE ATOMIC (16):      0 9Ch | 1 WRPROTECT(7-5) DPO(4) FUA(3) | 2-9 LBA | 10-11 ATOMIC BOUNDARY
+ *                         12-13 TRANSFER LENGTH | 14 GROUP NUMBER(4-0) | 15 CONTROL
+ * PRE-FETCH (10):         0 34h | 1 IMMED(1) | 2-5 LBA | 6 GROUP NUMBER(4-0) | 7-8 PREFETCH LENGTH | 9
+ * PRE-FETCH (16):         0 90h | 1 IMMED(1) | 2-9 LBA | 10-13 PREFETCH LENGTH | 14 GROUP(4-0) | 15
  * ```
  * A zero transfer length means zero blocks except for READ/WRITE (6), where it means 256.
+ * ORWRITE (16), WRITE ATOMIC (16), PRE-FETCH (10/16) and the (12) forms are cited by their SBC-4
+ * section names.
  *
  * Not here: the block size (callers multiply), bounds against the capacity (`BlockDevice`).
  */
@@ -181,5 +190,67 @@ export const cdbSynchronizeCache16 = (lba = 0, blocks = 0, options?: SyncOptions
     w.flag(1, 1, options?.immediate)
     w.u64("LBA", 2, lba)
     w.u32("number of logical blocks", 10, blocks)
+    w.bits("group number", 14, 0, 5, options?.group ?? 0)
+  })
+
+const twelveChecked = (name: string, op: number, lba: number, blocks: number, o: VerifyOptions | undefined): Cdb =>
+  B.build(name, 12, (w) => {
+    w.u8("opcode", 0, op)
+    flags(w, o, o?.byteCheck ?? 0)
+    w.u32("LBA", 2, lba)
+    w.u32("transfer length", 6, blocks)
+    w.bits("group number", 10, 0, 5, o?.group ?? 0)
+  })
+
+/** WRITE AND VERIFY (12): BYTCHK 00b by default (write, then verify the medium). */
+export const cdbWriteAndVerify12 = (lba: number, blocks: number, options?: VerifyOptions): Cdb =>
+  twelveChecked("WRITE AND VERIFY (12)", 0xae, lba, blocks, options)
+/** VERIFY (12): medium check (BYTCHK 00b) or compare with the data-out (01b). */
+export const cdbVerify12 = (lba: number, blocks: number, options?: VerifyOptions): Cdb =>
+  twelveChecked("VERIFY (12)", 0xaf, lba, blocks, options)
+
+/** ORWRITE (16): the data-out is ORed into `blocks` blocks at `lba` (`protect` is ORPROTECT). */
+export const cdbOrWrite16 = (lba: number, blocks: number, options?: TransferOptions): Cdb =>
+  sixteen("ORWRITE (16)", 0x8b, lba, blocks, options)
+
+export interface WriteAtomicOptions extends TransferOptions {
+  /** ATOMIC BOUNDARY (0: the whole transfer is one atomic write). */
+  readonly boundary?: number | undefined
+}
+
+/** WRITE ATOMIC (16): all `blocks` (at most 65535, and the device's maximum atomic transfer length) or none. */
+export const cdbWriteAtomic16 = (lba: number, blocks: number, options?: WriteAtomicOptions): Cdb =>
+  B.build("WRITE ATOMIC (16)", 16, (w) => {
+    w.u8("opcode", 0, 0x9c)
+    flags(w, options)
+    w.u64("LBA", 2, lba)
+    w.u16("atomic boundary", 10, options?.boundary ?? 0)
+    w.u16("transfer length", 12, blocks)
+    w.bits("group number", 14, 0, 5, options?.group ?? 0)
+  })
+
+export interface PreFetchOptions {
+  /** Return before the blocks are in the cache. */
+  readonly immediate?: boolean | undefined
+  readonly group?: number | undefined
+}
+
+/** PRE-FETCH (10): ask the device to load `blocks` blocks at `lba` into its cache (0 = to the end). */
+export const cdbPreFetch10 = (lba: number, blocks: number, options?: PreFetchOptions): Cdb =>
+  B.build("PRE-FETCH (10)", 10, (w) => {
+    w.u8("opcode", 0, 0x34)
+    w.flag(1, 1, options?.immediate)
+    w.u32("LBA", 2, lba)
+    w.bits("group number", 6, 0, 5, options?.group ?? 0)
+    w.u16("prefetch length", 7, blocks)
+  })
+
+/** PRE-FETCH (16). */
+export const cdbPreFetch16 = (lba: number, blocks: number, options?: PreFetchOptions): Cdb =>
+  B.build("PRE-FETCH (16)", 16, (w) => {
+    w.u8("opcode", 0, 0x90)
+    w.flag(1, 1, options?.immediate)
+    w.u64("LBA", 2, lba)
+    w.u32("prefetch length", 10, blocks)
     w.bits("group number", 14, 0, 5, options?.group ?? 0)
   })

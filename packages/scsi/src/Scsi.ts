@@ -22,6 +22,8 @@
  * - Tracing: every command is a span named after it (`Scsi.inquiry`, …) except READ and WRITE, the
  *   data path, where a span per block I/O would cost more than the I/O itself.
  * - Hot loops: pass `options.into` to read into your own buffer (no allocation per command).
+ * - Scatter-gather (libiscsi's `*_iov`): `read10Iov`/`read16Iov` read into a list of buffers,
+ *   `write10Iov`/`write16Iov` write from one, without concatenating them.
  *
  * Not here: byte layouts (the CDB modules), capacity bookkeeping and bounds (`BlockDevice`).
  */
@@ -38,16 +40,23 @@ import { TaskManagementFunction } from "@effect-iscsi/core/PduTypes"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as CompareAndWrite from "./CompareAndWrite.ts"
+import * as DefectData from "./DefectData.ts"
+import * as ExtendedCopy from "./ExtendedCopy.ts"
 import * as GetLbaStatus from "./GetLbaStatus.ts"
 import * as Inquiry from "./Inquiry.ts"
 import * as Runner from "./internal/runner.ts"
 import * as ModePages from "./ModePages.ts"
+import * as OperationCodes from "./OperationCodes.ts"
 import * as PersistentReservation from "./PersistentReservation.ts"
 import * as ReadCapacity from "./ReadCapacity.ts"
+import * as ReadToc from "./ReadToc.ts"
 import * as ReadWrite from "./ReadWrite.ts"
 import * as ReportLuns from "./ReportLuns.ts"
+import * as ReservationLegacy from "./ReservationLegacy.ts"
+import * as Sanitize from "./Sanitize.ts"
 import * as ScsiError from "./ScsiError.ts"
 import * as Sense from "./Sense.ts"
+import * as TargetPortGroups from "./TargetPortGroups.ts"
 import * as UnitControl from "./UnitControl.ts"
 import * as Unmap from "./Unmap.ts"
 import * as WriteSame from "./WriteSame.ts"
@@ -255,6 +264,22 @@ export const deviceIdentification = vpd(
   Inquiry.VpdPage.DeviceIdentification,
   Inquiry.decodeDeviceIdentification
 )
+/** VPD 85h: management network addresses. */
+export const managementNetworkAddresses = vpd(
+  "Scsi.managementNetworkAddresses",
+  Inquiry.VpdPage.ManagementNetworkAddresses,
+  Inquiry.decodeManagementNetworkAddresses
+)
+/** VPD 86h: extended INQUIRY data. */
+export const extendedInquiryData = vpd(
+  "Scsi.extendedInquiryData",
+  Inquiry.VpdPage.ExtendedInquiryData,
+  Inquiry.decodeExtendedInquiryData
+)
+/** VPD 87h: mode page policy. */
+export const modePagePolicy = vpd("Scsi.modePagePolicy", Inquiry.VpdPage.ModePagePolicy, Inquiry.decodeModePagePolicy)
+/** VPD 88h: SCSI ports. */
+export const scsiPorts = vpd("Scsi.scsiPorts", Inquiry.VpdPage.ScsiPorts, Inquiry.decodeScsiPorts)
 /** VPD B0h: block limits. */
 export const blockLimits = vpd("Scsi.blockLimits", Inquiry.VpdPage.BlockLimits, Inquiry.decodeBlockLimits)
 /** VPD B1h: block device characteristics. */
@@ -285,6 +310,77 @@ export const read6 = readProgram((lba, blocks) => ReadWrite.cdbRead6(lba, blocks
 export const read10 = readProgram(ReadWrite.cdbRead10)
 export const read12 = readProgram(ReadWrite.cdbRead12)
 export const read16 = readProgram(ReadWrite.cdbRead16)
+
+/** The total length of scatter-gather buffers as whole blocks (InvalidArgument otherwise). */
+const blocksOfIov = (buffers: ReadonlyArray<Uint8Array>, bs: number): Result.Result<number, ScsiError.ScsiError> => {
+  let total = 0
+  for (const b of buffers) total += b.length
+  const bad = checkBlockSize(bs)
+  if (bad !== undefined) return Result.fail(bad)
+  if (total % bs !== 0) {
+    return Result.fail(
+      ScsiError.invalidArgument(`the buffers hold ${total} bytes, not a multiple of the block size ${bs}`)
+    )
+  }
+  return Result.succeed(total / bs)
+}
+
+/** READ into scatter-gather buffers: as many blocks as the buffers hold together (any split). */
+const readIovProgram =
+  (
+    cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
+  ) =>
+  (lun: number, lba: number, buffers: ReadonlyArray<Uint8Array>, options?: WriteOptions): Command<void> =>
+    withBlockSize(lun, options?.blockSize, (t, call, bs) => {
+      const blocks = blocksOfIov(buffers, bs)
+      if (Result.isFailure(blocks)) return Effect.fail(blocks.failure)
+      return Effect.asVoid(
+        Runner.runOn(t, call, {
+          lun,
+          cdb: cdb(lba, blocks.success, options),
+          direction: "read",
+          readLength: blocks.success * bs,
+          readIntoIov: buffers,
+          exactTransfer: true
+        })
+      )
+    })
+
+/** WRITE from scatter-gather buffers, sent as views of them. */
+const writeIovProgram =
+  (
+    cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
+  ) =>
+  (lun: number, lba: number, buffers: ReadonlyArray<Uint8Array>, options?: WriteOptions): Command<void> =>
+    withBlockSize(lun, options?.blockSize, (t, call, bs) => {
+      const blocks = blocksOfIov(buffers, bs)
+      if (Result.isFailure(blocks)) return Effect.fail(blocks.failure)
+      return Effect.asVoid(
+        Runner.runOn(t, call, {
+          lun,
+          cdb: cdb(lba, blocks.success, options),
+          direction: "write",
+          dataOutIov: buffers,
+          exactTransfer: true
+        })
+      )
+    })
+
+/**
+ * READ (10) into `buffers` (libiscsi's `read10_iov`): the blocks land across them in order, each
+ * buffer any size, together a whole number of blocks. Nothing is written into them after the
+ * command ends; do not use them before.
+ */
+export const read10Iov = readIovProgram(ReadWrite.cdbRead10)
+/** READ (16) into scatter-gather buffers; see `read10Iov`. */
+export const read16Iov = readIovProgram(ReadWrite.cdbRead16)
+/**
+ * WRITE (10) from `buffers` (libiscsi's `write10_iov`): each buffer any size, together a whole
+ * number of blocks; sent as views of them (do not change them until the command ends).
+ */
+export const write10Iov = writeIovProgram(ReadWrite.cdbWrite10)
+/** WRITE (16) from scatter-gather buffers; see `write10Iov`. */
+export const write16Iov = writeIovProgram(ReadWrite.cdbWrite16)
 
 /** WRITE (6): 1..256 blocks below LBA 2^21 (no DPO/FUA in this CDB). */
 export const write6 = writeProgram((lba, blocks) => ReadWrite.cdbWrite6(lba, blocks))
@@ -317,6 +413,8 @@ const writeAndVerifyProgram = (
 export const writeAndVerify10 = Effect.fn("Scsi.writeAndVerify10")(writeAndVerifyProgram(ReadWrite.cdbWriteAndVerify10))
 /** WRITE AND VERIFY (16), BYTCHK 0. */
 export const writeAndVerify16 = Effect.fn("Scsi.writeAndVerify16")(writeAndVerifyProgram(ReadWrite.cdbWriteAndVerify16))
+/** WRITE AND VERIFY (12), BYTCHK 0. */
+export const writeAndVerify12 = Effect.fn("Scsi.writeAndVerify12")(writeAndVerifyProgram(ReadWrite.cdbWriteAndVerify12))
 
 export interface VerifyOptions {
   readonly dpo?: boolean | undefined
@@ -352,6 +450,8 @@ const verifyProgram = (
 /** VERIFY (10): medium check (no data), or byte-by-byte compare with `options.data`. */
 export const verify10 = Effect.fn("Scsi.verify10")(verifyProgram(ReadWrite.cdbVerify10), Effect.asVoid)
 export const verify16 = Effect.fn("Scsi.verify16")(verifyProgram(ReadWrite.cdbVerify16), Effect.asVoid)
+/** VERIFY (12): medium check, or byte-by-byte compare with `options.data`. */
+export const verify12 = Effect.fn("Scsi.verify12")(verifyProgram(ReadWrite.cdbVerify12), Effect.asVoid)
 
 export interface SynchronizeCacheOptions {
   readonly lba?: number | undefined
@@ -631,4 +731,295 @@ export const targetWarmReset = Effect.fn("Scsi.targetWarmReset")(function* () {
 /** TARGET COLD RESET: as a warm reset, and the target drops every session (ours is reinstated). */
 export const targetColdReset = Effect.fn("Scsi.targetColdReset")(function* () {
   yield* tmf("Scsi.targetColdReset.tmf", TaskManagementFunction.TargetColdReset)(0)
+})
+
+// ---------------------------------------------------------------------------------------------
+// block commands beyond READ/WRITE: ORWRITE, WRITE ATOMIC, PRE-FETCH, PREVENT ALLOW MEDIUM REMOVAL
+// ---------------------------------------------------------------------------------------------
+
+/** ORWRITE (16): `data` is ORed into the blocks at `lba` (SBC-4 ORWRITE; idempotent). */
+export const orWrite16 = Effect.fn("Scsi.orWrite16")(function* (
+  lun: number,
+  lba: number,
+  data: Uint8Array,
+  options?: WriteOptions
+) {
+  const blocks = yield* Effect.fromResult(blocksOf(data, options?.blockSize ?? (yield* geometry(lun)).blockSize))
+  yield* Runner.run({
+    lun,
+    cdb: ReadWrite.cdbOrWrite16(lba, blocks, options),
+    direction: "write",
+    dataOut: data,
+    exactTransfer: true
+  })
+})
+
+/**
+ * WRITE ATOMIC (16): all of `data` is written or none of it. The device bounds the length
+ * (VPD B0h MAXIMUM ATOMIC TRANSFER LENGTH; 0 there means it has no atomic writes).
+ */
+export const writeAtomic16 = Effect.fn("Scsi.writeAtomic16")(function* (
+  lun: number,
+  lba: number,
+  data: Uint8Array,
+  options?: WriteOptions & { readonly boundary?: number | undefined }
+) {
+  const blocks = yield* Effect.fromResult(blocksOf(data, options?.blockSize ?? (yield* geometry(lun)).blockSize))
+  yield* Runner.run({
+    lun,
+    cdb: ReadWrite.cdbWriteAtomic16(lba, blocks, options),
+    direction: "write",
+    dataOut: data,
+    exactTransfer: true
+  })
+})
+
+const preFetchProgram = (
+  cdb: (lba: number, blocks: number, o?: ReadWrite.PreFetchOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
+) =>
+  function* (lun: number, lba: number, blocks: number, options?: ReadWrite.PreFetchOptions) {
+    const r = yield* Runner.run({ lun, cdb: cdb(lba, blocks, options), direction: "none" })
+    return r.status === ScsiError.Status.ConditionMet
+  }
+
+/**
+ * PRE-FETCH (10): ask the device to cache `blocks` blocks at `lba` (0 = to the end). True when it
+ * answered CONDITION MET (the blocks fit, or will fit, in its cache), false for GOOD.
+ */
+export const preFetch10 = Effect.fn("Scsi.preFetch10")(preFetchProgram(ReadWrite.cdbPreFetch10))
+/** PRE-FETCH (16); see `preFetch10`. */
+export const preFetch16 = Effect.fn("Scsi.preFetch16")(preFetchProgram(ReadWrite.cdbPreFetch16))
+
+/** PREVENT ALLOW MEDIUM REMOVAL: `prevent` true locks the medium in, false allows removal. */
+export const preventAllowMediumRemoval = Effect.fn("Scsi.preventAllowMediumRemoval")(function* (
+  lun: number,
+  prevent: boolean
+) {
+  yield* Runner.run({ lun, cdb: UnitControl.cdbPreventAllowMediumRemoval(prevent), direction: "none" })
+})
+
+// ---------------------------------------------------------------------------------------------
+// SANITIZE, RESERVE/RELEASE (6)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * SANITIZE with `action` (overwrite with a pattern, block erase, cryptographic erase, exit failure
+ * mode). Destroys every block of the logical unit. Not idempotent (not replayed after a
+ * connection loss). With `immediate` it returns at once: poll `requestSense` for the progress.
+ */
+export const sanitize = Effect.fn("Scsi.sanitize")(function* (
+  lun: number,
+  action: Sanitize.Action,
+  options?: Sanitize.Options
+) {
+  const built = yield* Effect.fromResult(Sanitize.build(action, options))
+  yield* Runner.run({
+    lun,
+    cdb: Result.succeed(built.cdb),
+    direction: built.parameters.length > 0 ? "write" : "none",
+    dataOut: built.parameters.length > 0 ? built.parameters : undefined,
+    idempotent: false
+  })
+})
+
+/** RESERVE (6): reserve the logical unit for this I_T nexus (others get RESERVATION CONFLICT). */
+export const reserve6 = Effect.fn("Scsi.reserve6")(function* (lun: number) {
+  yield* Runner.run({ lun, cdb: ReservationLegacy.cdbReserve6(), direction: "none" })
+})
+
+/** RELEASE (6): release this I_T nexus' RESERVE (6). */
+export const release6 = Effect.fn("Scsi.release6")(function* (lun: number) {
+  yield* Runner.run({ lun, cdb: ReservationLegacy.cdbRelease6(), direction: "none" })
+})
+
+// ---------------------------------------------------------------------------------------------
+// EXTENDED COPY and RECEIVE COPY RESULTS
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * EXTENDED COPY with a parameter list built by `ExtendedCopy.encodeLid1/encodeLid4/encodeBlockCopy`
+ * (the LID4 list is recognised by its LIST FORMAT byte when `options.lid4` is not given). Not
+ * idempotent: a replay could collide with the first attempt's list identifier.
+ */
+export const extendedCopy = Effect.fn("Scsi.extendedCopy")(function* (
+  lun: number,
+  parameterList: Uint8Array,
+  options?: { readonly lid4?: boolean | undefined }
+) {
+  yield* Runner.run({
+    lun,
+    cdb: ExtendedCopy.cdb(parameterList.length, options),
+    direction: "write",
+    dataOut: parameterList,
+    idempotent: false
+  })
+})
+
+const receiveCopyResults = (lun: number, serviceAction: number, listId: number, allocationLength: number) =>
+  Effect.map(
+    Runner.run({
+      lun,
+      cdb: ExtendedCopy.cdbReceiveCopyResults(serviceAction, listId, allocationLength),
+      direction: "read",
+      readLength: allocationLength
+    }),
+    (r) => r.data
+  )
+
+/** RECEIVE COPY RESULTS, OPERATING PARAMETERS: the copy manager's limits and descriptor types. */
+export const receiveCopyOperatingParameters = Effect.fn("Scsi.receiveCopyOperatingParameters")(function* (lun: number) {
+  const data = yield* receiveCopyResults(lun, ExtendedCopy.ReceiveAction.OperatingParameters, 0, 1024)
+  return yield* Effect.fromResult(ExtendedCopy.decodeOperatingParameters(data))
+})
+
+/** RECEIVE COPY RESULTS, COPY STATUS (LID1) of list `listId`. */
+export const receiveCopyStatus = Effect.fn("Scsi.receiveCopyStatus")(function* (lun: number, listId: number) {
+  const data = yield* receiveCopyResults(lun, ExtendedCopy.ReceiveAction.CopyStatus, listId, 64)
+  return yield* Effect.fromResult(ExtendedCopy.decodeCopyStatus(data))
+})
+
+/** RECEIVE COPY RESULTS, COPY STATUS (LID4) of list `listId`. */
+export const receiveCopyStatusLid4 = Effect.fn("Scsi.receiveCopyStatusLid4")(function* (lun: number, listId: number) {
+  const data = yield* receiveCopyResults(lun, ExtendedCopy.ReceiveAction.CopyStatusLid4, listId, 32 + 252)
+  return yield* Effect.fromResult(ExtendedCopy.decodeCopyStatusLid4(data))
+})
+
+/** RECEIVE COPY RESULTS, FAILURE DETAILS (LID1) of list `listId`. */
+export const receiveCopyFailureDetails = Effect.fn("Scsi.receiveCopyFailureDetails")(function* (
+  lun: number,
+  listId: number
+) {
+  const data = yield* receiveCopyResults(lun, ExtendedCopy.ReceiveAction.FailureDetails, listId, 60 + 252)
+  return yield* Effect.fromResult(ExtendedCopy.decodeFailureDetails(data))
+})
+
+// ---------------------------------------------------------------------------------------------
+// REPORT SUPPORTED OPERATION CODES, REPORT TARGET PORT GROUPS
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * REPORT SUPPORTED OPERATION CODES, all commands (with their timeouts when `timeouts`). Asks again
+ * with the length the device said it needs when the first answer was cut off.
+ */
+export const reportSupportedOperationCodes = Effect.fn("Scsi.reportSupportedOperationCodes")(function* (
+  lun: number,
+  options?: { readonly timeouts?: boolean | undefined }
+) {
+  const ask = (allocationLength: number) =>
+    Effect.flatMap(
+      Runner.run({
+        lun,
+        cdb: OperationCodes.cdb({ timeouts: options?.timeouts, allocationLength }),
+        direction: "read",
+        readLength: allocationLength
+      }),
+      (r) => Effect.fromResult(OperationCodes.decodeAll(r.data))
+    )
+  const first = yield* ask(8192)
+  return first.length > 8192 ? yield* ask(first.length) : first
+})
+
+/**
+ * REPORT SUPPORTED OPERATION CODES for one operation code (and service action): its SUPPORT value,
+ * CDB usage data and timeouts. Reporting option 010b with `serviceAction`, else 001b (an opcode
+ * without service actions); pass `reportingOptions: 3` for SPC-5's "service action if it has
+ * them". SPC-5 answers SUPPORT 001b for an opcode the device does not have; tgt fails the command
+ * with ILLEGAL REQUEST instead.
+ */
+export const reportSupportedOperationCode = Effect.fn("Scsi.reportSupportedOperationCode")(function* (
+  lun: number,
+  opcode: number,
+  options?: {
+    readonly serviceAction?: number | undefined
+    readonly timeouts?: boolean | undefined
+    readonly reportingOptions?: number | undefined
+  }
+) {
+  const reportingOptions =
+    options?.reportingOptions ??
+    (options?.serviceAction !== undefined
+      ? OperationCodes.ReportingOptions.OpcodeAndServiceAction
+      : OperationCodes.ReportingOptions.OpcodeOnly)
+  const r = yield* Runner.run({
+    lun,
+    cdb: OperationCodes.cdb({
+      reportingOptions,
+      opcode,
+      serviceAction: options?.serviceAction,
+      timeouts: options?.timeouts,
+      allocationLength: 512
+    }),
+    direction: "read",
+    readLength: 512
+  })
+  return yield* Effect.fromResult(OperationCodes.decodeOne(r.data))
+})
+
+/** REPORT TARGET PORT GROUPS: the logical unit's ALUA target port groups and their access states. */
+export const reportTargetPortGroups = Effect.fn("Scsi.reportTargetPortGroups")(function* (
+  lun: number,
+  options?: { readonly extended?: boolean | undefined }
+) {
+  const ask = (allocationLength: number) =>
+    Effect.flatMap(
+      Runner.run({
+        lun,
+        cdb: TargetPortGroups.cdb({ extended: options?.extended, allocationLength }),
+        direction: "read",
+        readLength: allocationLength
+      }),
+      (r) => Effect.fromResult(TargetPortGroups.decode(r.data))
+    )
+  const first = yield* ask(4096)
+  return first.length > 4096 ? yield* ask(first.length) : first
+})
+
+// ---------------------------------------------------------------------------------------------
+// READ DEFECT DATA, READ TOC
+// ---------------------------------------------------------------------------------------------
+
+/** READ DEFECT DATA (10): the primary and/or grown defect list in `format` (default long block). */
+export const readDefectData10 = Effect.fn("Scsi.readDefectData10")(function* (
+  lun: number,
+  options?: DefectData.CdbOptions
+) {
+  const len = options?.allocationLength ?? 0xffff
+  const r = yield* Runner.run({
+    lun,
+    cdb: DefectData.cdb10({ ...options, allocationLength: len }),
+    direction: "read",
+    readLength: len
+  })
+  return yield* Effect.fromResult(DefectData.decode10(r.data))
+})
+
+/** READ DEFECT DATA (12). */
+export const readDefectData12 = Effect.fn("Scsi.readDefectData12")(function* (
+  lun: number,
+  options?: DefectData.CdbOptions & { readonly addressDescriptorIndex?: number | undefined }
+) {
+  const len = options?.allocationLength ?? 0x1_0000
+  const r = yield* Runner.run({
+    lun,
+    cdb: DefectData.cdb12({ ...options, allocationLength: len }),
+    direction: "read",
+    readLength: len
+  })
+  return yield* Effect.fromResult(DefectData.decode12(r.data))
+})
+
+/** READ TOC/PMA/ATIP, format 0 (TOC) or 1 (session information), of an optical logical unit. */
+export const readToc = Effect.fn("Scsi.readToc")(function* (lun: number, options?: ReadToc.CdbOptions) {
+  const format = options?.format ?? ReadToc.Format.Toc
+  if (format !== ReadToc.Format.Toc && format !== ReadToc.Format.SessionInfo) {
+    return yield* ScsiError.invalidArgument(`READ TOC format ${format} is not decoded (0 and 1 are)`)
+  }
+  const len = options?.allocationLength ?? 804
+  const r = yield* Runner.run({
+    lun,
+    cdb: ReadToc.cdb({ ...options, allocationLength: len }),
+    direction: "read",
+    readLength: len
+  })
+  return yield* Effect.fromResult(ReadToc.decode(r.data, { msf: options?.msf }))
 })

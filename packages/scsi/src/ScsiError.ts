@@ -35,6 +35,8 @@ export class CheckCondition extends Data.TaggedError("CheckCondition")<{
   /** ASC/ASCQ description from the SPC table ("LOGICAL BLOCK ADDRESS OUT OF RANGE"). */
   readonly description: string
   readonly message: string
+  /** The sense bytes as the target sent them, when known. */
+  readonly senseBytes?: Uint8Array | undefined
 }> {
   /** UNIT ATTENTION, NOT READY becoming ready (04/01), ABORTED COMMAND. */
   get isRetryable(): boolean {

@@ -7,20 +7,27 @@ import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import {
   CompareAndWrite,
+  DefectData,
+  ExtendedCopy,
   GetLbaStatus,
   Inquiry,
   ModePages,
+  OperationCodes,
   PersistentReservation,
   ReadCapacity,
+  ReadToc,
   ReadWrite,
   ReportLuns,
+  ReservationLegacy,
+  Sanitize,
   type ScsiError,
   Sense,
+  TargetPortGroups,
   UnitControl,
   Unmap,
   WriteSame
 } from "../src/index.ts"
-import { toHex } from "../src/internal/bytes.ts"
+import { fromHex as fromHexStr, toHex } from "../src/internal/bytes.ts"
 
 const hex = (r: Result.Result<Uint8Array, ScsiError.ScsiError>): string => toHex(Result.getOrThrow(r))
 const failTag = (r: Result.Result<Uint8Array, ScsiError.ScsiError>): string =>
@@ -193,6 +200,193 @@ describe("CDB goldens", () => {
 
   it("GET LBA STATUS", () => {
     expect(hex(GetLbaStatus.cdb(0x40, { allocationLength: 0x410 }))).toBe("9e120000000000000040000004100000")
+  })
+})
+
+describe("CDB goldens of the libiscsi task helpers added for issue 19", () => {
+  it("PRE-FETCH (10)/(16) per option", () => {
+    expect(hex(ReadWrite.cdbPreFetch10(0x01020304, 0x0506))).toBe("34000102030400050600")
+    expect(hex(ReadWrite.cdbPreFetch10(0x01020304, 0x0506, { immediate: true }))).toBe("34020102030400050600")
+    expect(hex(ReadWrite.cdbPreFetch10(0x01020304, 0x0506, { group: 7 }))).toBe("34000102030407050600")
+    expect(hex(ReadWrite.cdbPreFetch16(0x0102030405, 0x0a0b0c0d))).toBe("900000000001020304050a0b0c0d0000")
+    expect(hex(ReadWrite.cdbPreFetch16(0x0102030405, 0x0a0b0c0d, { immediate: true, group: 3 }))).toBe(
+      "900200000001020304050a0b0c0d0300"
+    )
+    expect(failTag(ReadWrite.cdbPreFetch10(0, 0x10000))).toBe("InvalidArgument")
+    expect(failTag(ReadWrite.cdbPreFetch16(0, 1, { group: 32 }))).toBe("InvalidArgument")
+  })
+
+  it("PREVENT ALLOW MEDIUM REMOVAL", () => {
+    expect(hex(UnitControl.cdbPreventAllowMediumRemoval(true))).toBe("1e0000000100")
+    expect(hex(UnitControl.cdbPreventAllowMediumRemoval(false))).toBe("1e0000000000")
+    expect(hex(UnitControl.cdbPreventAllowMediumRemoval(2))).toBe("1e0000000200")
+    expect(failTag(UnitControl.cdbPreventAllowMediumRemoval(4))).toBe("InvalidArgument")
+  })
+
+  it("ORWRITE (16) per option", () => {
+    expect(hex(ReadWrite.cdbOrWrite16(0x10, 8))).toBe("8b000000000000000010000000080000")
+    expect(hex(ReadWrite.cdbOrWrite16(0x10, 8, { dpo: true, fua: true, protect: 1 }))).toBe(
+      "8b380000000000000010000000080000"
+    )
+    expect(hex(ReadWrite.cdbOrWrite16(0x10, 8, { group: 4 }))).toBe("8b000000000000000010000000080400")
+    expect(failTag(ReadWrite.cdbOrWrite16(0, 0x1_0000_0000))).toBe("InvalidArgument")
+  })
+
+  it("WRITE ATOMIC (16) per option", () => {
+    expect(hex(ReadWrite.cdbWriteAtomic16(0x20, 4))).toBe("9c000000000000000020000000040000")
+    expect(hex(ReadWrite.cdbWriteAtomic16(0x20, 4, { boundary: 2, fua: true }))).toBe(
+      "9c080000000000000020000200040000"
+    )
+    expect(hex(ReadWrite.cdbWriteAtomic16(0x20, 4, { dpo: true, protect: 7, group: 31 }))).toBe(
+      "9cf00000000000000020000000041f00"
+    )
+    expect(failTag(ReadWrite.cdbWriteAtomic16(0, 0x10000))).toBe("InvalidArgument")
+    expect(failTag(ReadWrite.cdbWriteAtomic16(0, 1, { boundary: 0x10000 }))).toBe("InvalidArgument")
+  })
+
+  it("VERIFY (12), WRITE AND VERIFY (12) per option", () => {
+    expect(hex(ReadWrite.cdbVerify12(0x01020304, 0x05060708))).toBe("af0001020304050607080000")
+    expect(hex(ReadWrite.cdbVerify12(0x01020304, 0x05060708, { byteCheck: 1, dpo: true }))).toBe(
+      "af1201020304050607080000"
+    )
+    expect(hex(ReadWrite.cdbVerify12(1, 2, { group: 9 }))).toBe("af0000000001000000020900")
+    expect(hex(ReadWrite.cdbWriteAndVerify12(1, 2))).toBe("ae0000000001000000020000")
+    expect(hex(ReadWrite.cdbWriteAndVerify12(1, 2, { protect: 2 }))).toBe("ae4000000001000000020000")
+    expect(failTag(ReadWrite.cdbVerify12(0x1_0000_0000, 1))).toBe("InvalidArgument")
+  })
+
+  it("RESERVE (6), RELEASE (6)", () => {
+    expect(hex(ReservationLegacy.cdbReserve6())).toBe("160000000000")
+    expect(hex(ReservationLegacy.cdbRelease6())).toBe("170000000000")
+  })
+
+  it("SANITIZE: every service action, OVERWRITE parameter list", () => {
+    expect(hex(Sanitize.cdb(Sanitize.ServiceAction.Overwrite, 8))).toBe("48010000000000000800")
+    expect(hex(Sanitize.cdb(Sanitize.ServiceAction.BlockErase, 0, { immediate: true, ause: true }))).toBe(
+      "48a20000000000000000"
+    )
+    expect(hex(Sanitize.cdb(Sanitize.ServiceAction.CryptographicErase))).toBe("48030000000000000000")
+    expect(hex(Sanitize.cdb(Sanitize.ServiceAction.ExitFailureMode))).toBe("481f0000000000000000")
+    expect(failTag(Sanitize.cdb(Sanitize.ServiceAction.BlockErase, 4))).toBe("InvalidArgument")
+    const built = Result.getOrThrow(
+      Sanitize.build({ _tag: "Overwrite", pattern: Uint8Array.of(0xde, 0xad), count: 3, invert: true })
+    )
+    expect([toHex(built.cdb), toHex(built.parameters)]).toEqual(["48010000000000000600", "83000002dead"])
+    expect(toHex(Result.getOrThrow(Sanitize.encodeOverwrite({ pattern: Uint8Array.of(0), test: 2 })))).toBe(
+      "4100000100"
+    )
+    const erase = Result.getOrThrow(Sanitize.build({ _tag: "BlockErase" }, { immediate: true }))
+    expect([toHex(erase.cdb), erase.parameters.length]).toEqual(["48820000000000000000", 0])
+    expect(failTag(Sanitize.encodeOverwrite({ pattern: new Uint8Array(0) }))).toBe("InvalidArgument")
+    expect(failTag(Sanitize.encodeOverwrite({ pattern: Uint8Array.of(1), count: 0 }))).toBe("InvalidArgument")
+    expect(failTag(Sanitize.encodeOverwrite({ pattern: Uint8Array.of(1), count: 32 }))).toBe("InvalidArgument")
+  })
+
+  it("EXTENDED COPY (LID1/LID4), RECEIVE COPY RESULTS per service action", () => {
+    expect(hex(ExtendedCopy.cdb(0x5c))).toBe("830000000000000000000000005c0000")
+    expect(hex(ExtendedCopy.cdb(0x5c, { lid4: true }))).toBe("830100000000000000000000005c0000")
+    const rcr = ExtendedCopy.cdbReceiveCopyResults
+    expect(hex(rcr(ExtendedCopy.ReceiveAction.OperatingParameters, 0, 1024))).toBe("84030000000000000000000004000000")
+    expect(hex(rcr(ExtendedCopy.ReceiveAction.CopyStatus, 7, 64))).toBe("84000700000000000000000000400000")
+    expect(hex(rcr(ExtendedCopy.ReceiveAction.FailureDetails, 7, 312))).toBe("84040700000000000000000001380000")
+    expect(hex(rcr(ExtendedCopy.ReceiveAction.CopyStatusLid4, 0x01020304, 284))).toBe(
+      "840501020304000000000000011c0000"
+    )
+    expect(failTag(rcr(ExtendedCopy.ReceiveAction.OperatingParameters, 1, 64))).toBe("InvalidArgument")
+    expect(failTag(rcr(ExtendedCopy.ReceiveAction.CopyStatus, 256, 64))).toBe("InvalidArgument")
+  })
+
+  it("EXTENDED COPY parameter lists: identification CSCD, block→block segment, LID1 and LID4 headers", () => {
+    const naa = { codeSet: 1, designatorType: 3, value: Uint8Array.of(0x60, 1, 2, 3, 4, 5, 6, 7) }
+    const cscd = `e4000000010300086001020304050607${"00".repeat(12)}00000200`
+    expect(hex(ExtendedCopy.encodeIdentificationCscd({ designation: naa, blockLength: 512 }))).toBe(cscd)
+    expect(
+      hex(
+        ExtendedCopy.encodeIdentificationCscd({
+          designation: { ...naa, association: 0 },
+          blockLength: 4096,
+          peripheralDeviceType: 0,
+          relativeInitiatorPort: 2,
+          nul: true
+        })
+      )
+    ).toBe(`e4200002010300086001020304050607${"00".repeat(12)}00001000`)
+    expect(
+      failTag(
+        ExtendedCopy.encodeIdentificationCscd({ designation: { ...naa, value: new Uint8Array(17) }, blockLength: 1 })
+      )
+    ).toBe("InvalidArgument")
+    const segment = "020000180000000100000008" + "0000000000000010" + "0000000000000020"
+    const seg = { source: 0, destination: 1, sourceLba: 0x10, destinationLba: 0x20, blocks: 8 }
+    expect(hex(ExtendedCopy.encodeBlockSegment(seg))).toBe(segment)
+    expect(hex(ExtendedCopy.encodeBlockSegment({ ...seg, destinationCount: true, cat: true }))).toBe(
+      `020300180000000100000008${"0000000000000010"}${"0000000000000020"}`
+    )
+    expect(failTag(ExtendedCopy.encodeBlockSegment({ ...seg, blocks: 0x10000 }))).toBe("InvalidArgument")
+    const c = fromHexStr(cscd)
+    const s = fromHexStr(segment)
+    expect(hex(ExtendedCopy.encodeLid1({ listId: 5, cscds: [c], segments: [s] }))).toBe(
+      `05000020000000000000001c00000000${cscd}${segment}`
+    )
+    expect(
+      hex(ExtendedCopy.encodeLid1({ listId: 5, listIdUsage: 3, priority: 1, str: true, cscds: [c], segments: [s] }))
+    ).toBe(`05390020000000000000001c00000000${cscd}${segment}`)
+    expect(
+      hex(ExtendedCopy.encodeLid4({ listId: 0x01020304, immediate: true, gSense: true, cscds: [c], segments: [s] }))
+    ).toBe(`01000020${"00".repeat(11)}03ff00000001020304${"00".repeat(18)}0020001c0000${cscd}${segment}`)
+    expect(failTag(ExtendedCopy.encodeLid1({ listId: 256, cscds: [], segments: [] }))).toBe("InvalidArgument")
+    expect(failTag(ExtendedCopy.encodeLid1({ listId: 1, immediate: true, cscds: [], segments: [] }))).toBe(
+      "InvalidArgument"
+    )
+    const copy = Result.getOrThrow(
+      ExtendedCopy.encodeBlockCopy({
+        listId: 9,
+        source: { designation: naa, blockLength: 512 },
+        ranges: [{ sourceLba: 0x10, destinationLba: 0x20, blocks: 8 }]
+      })
+    )
+    expect(toHex(copy)).toBe(`09000020000000000000001c00000000${cscd}${segment.replace("00000001", "00000000")}`)
+  })
+
+  it("REPORT SUPPORTED OPERATION CODES per reporting option", () => {
+    expect(hex(OperationCodes.cdb())).toBe("a30c00000000000020000000")
+    expect(hex(OperationCodes.cdb({ timeouts: true }))).toBe("a30c80000000000020000000")
+    expect(hex(OperationCodes.cdb({ reportingOptions: 1, opcode: 0x28, allocationLength: 512 }))).toBe(
+      "a30c01280000000002000000"
+    )
+    expect(
+      hex(OperationCodes.cdb({ reportingOptions: 2, opcode: 0x9e, serviceAction: 0x10, allocationLength: 512 }))
+    ).toBe("a30c029e0010000002000000")
+    expect(hex(OperationCodes.cdb({ reportingOptions: 3, opcode: 0x5e, timeouts: true, allocationLength: 512 }))).toBe(
+      "a30c835e0000000002000000"
+    )
+    expect(failTag(OperationCodes.cdb({ opcode: 0x28 }))).toBe("InvalidArgument")
+    expect(failTag(OperationCodes.cdb({ reportingOptions: 1, opcode: 0x28, serviceAction: 1 }))).toBe("InvalidArgument")
+    expect(failTag(OperationCodes.cdb({ reportingOptions: 8 }))).toBe("InvalidArgument")
+  })
+
+  it("REPORT TARGET PORT GROUPS", () => {
+    expect(hex(TargetPortGroups.cdb())).toBe("a30a00000000000010000000")
+    expect(hex(TargetPortGroups.cdb({ extended: true, allocationLength: 0x20 }))).toBe("a32a00000000000000200000")
+  })
+
+  it("READ DEFECT DATA (10)/(12) per option", () => {
+    expect(hex(DefectData.cdb10())).toBe("37000300000000ffff00")
+    expect(hex(DefectData.cdb10({ primary: true, grown: true, format: 0, allocationLength: 8 }))).toBe(
+      "37001800000000000800"
+    )
+    expect(hex(DefectData.cdb12())).toBe("b70300000000000100000000")
+    expect(
+      hex(DefectData.cdb12({ grown: true, format: 5, addressDescriptorIndex: 0x10, allocationLength: 0x200 }))
+    ).toBe("b70d00000010000002000000")
+    expect(failTag(DefectData.cdb10({ format: 8 }))).toBe("InvalidArgument")
+    expect(failTag(DefectData.cdb10({ allocationLength: 0x10000 }))).toBe("InvalidArgument")
+  })
+
+  it("READ TOC/PMA/ATIP per option", () => {
+    expect(hex(ReadToc.cdb())).toBe("43000000000000032400")
+    expect(hex(ReadToc.cdb({ msf: true, format: 1, track: 2, allocationLength: 12 }))).toBe("43020100000002000c00")
+    expect(failTag(ReadToc.cdb({ format: 16 }))).toBe("InvalidArgument")
   })
 })
 

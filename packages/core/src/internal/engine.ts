@@ -23,6 +23,7 @@ import type { ScsiRequest, ScsiResult } from "../ScsiTransport.ts"
 import * as Serial from "../Serial.ts"
 import * as TextExchange from "../TextExchange.ts"
 import type * as TextKeys from "../TextKeys.ts"
+import { IoVector } from "./iov.ts"
 
 /** The negotiated values the engine reads (a subset of Negotiation.OperationalParameters). */
 export interface EngineParams {
@@ -381,6 +382,14 @@ export class Conn implements Placer {
     this.write(frames)
   }
 
+  /** `send` with the data segment given as pieces (scatter-gather): each piece is written as it is. */
+  sendVector(pdu: P.InitiatorPdu, segment: ReadonlyArray<Uint8Array>): void {
+    if (this.dead !== undefined) return
+    const frames = Pdu.encodeFramesVector(pdu, segment, this.digest)
+    this.session.stats.pdusOut++
+    this.write(frames)
+  }
+
   /** Handle a batch of decoded PDUs (one socket read's worth). */
   receive(pdus: ReadonlyArray<P.Pdu>): void {
     this.received++
@@ -540,7 +549,12 @@ class Result implements ScsiResult {
   ) {}
 }
 
-/** A SCSI command: submission, immediate/unsolicited data, R2T → Data-Out, Data-In reassembly, status. */
+/**
+ * A SCSI command: submission, immediate/unsolicited data, R2T → Data-Out, Data-In reassembly, status.
+ * With scatter-gather buffers (`dataOutIov` / `readIntoIov`) the Data-Out PDUs carry views of the
+ * buffers (a PDU across a boundary is written as one view per buffer) and Data-In goes to its offset
+ * across them (placed straight into a buffer when one holds the whole segment, copied otherwise).
+ */
 export class ScsiTask extends Task<ScsiResult> {
   readonly immediate = false
   private readonly readBuf: Uint8Array
@@ -548,6 +562,10 @@ export class ScsiTask extends Task<ScsiResult> {
   private highWater = 0
   private expDataSN = 0
   private readonly dataOut: Uint8Array
+  /** Bytes to send: `dataOut.length`, or the scatter-gather total. */
+  private readonly outLength: number
+  private readonly outVector: IoVector | undefined
+  private readonly inVector: IoVector | undefined
   private outstandingR2T = 0
 
   constructor(
@@ -557,21 +575,25 @@ export class ScsiTask extends Task<ScsiResult> {
   ) {
     super(done)
     const wantsRead = request.direction === "read" || request.direction === "bidirectional"
+    const wantsWrite = request.direction === "write" || request.direction === "bidirectional"
     this.expectedRead = wantsRead ? (request.readLength ?? 0) : 0
+    this.inVector =
+      this.expectedRead > 0 && request.readIntoIov !== undefined ? new IoVector(request.readIntoIov) : undefined
     this.readBuf =
-      this.expectedRead === 0
+      this.expectedRead === 0 || this.inVector !== undefined
         ? EMPTY
         : request.readInto !== undefined && request.readInto.length >= this.expectedRead
           ? request.readInto
           : new Uint8Array(this.expectedRead)
-    this.dataOut =
-      request.direction === "write" || request.direction === "bidirectional" ? (request.dataOut ?? EMPTY) : EMPTY
+    this.outVector = wantsWrite && request.dataOutIov !== undefined ? new IoVector(request.dataOutIov) : undefined
+    this.dataOut = wantsWrite && this.outVector === undefined ? (request.dataOut ?? EMPTY) : EMPTY
+    this.outLength = this.outVector !== undefined ? this.outVector.length : this.dataOut.length
   }
 
   start(conn: Conn): void {
     const p = conn.params
     const out = this.dataOut
-    const total = out.length
+    const total = this.outLength
     const maxPdu = p.maxXmitDataSegmentLength
     let immediateLen = 0
     if (total > 0 && p.immediateData) immediateLen = Math.min(total, p.firstBurstLength, maxPdu)
@@ -579,7 +601,7 @@ export class ScsiTask extends Task<ScsiResult> {
     const unsolicitedDataOut = unsolicitedLimit > immediateLen
     const isRead = this.request.direction === "read" || this.request.direction === "bidirectional"
     const isWrite = this.request.direction === "write" || this.request.direction === "bidirectional"
-    conn.send({
+    const command: P.ScsiCommand = {
       _tag: "ScsiCommand",
       immediate: false,
       final: !unsolicitedDataOut,
@@ -593,8 +615,11 @@ export class ScsiTask extends Task<ScsiResult> {
       expStatSN: conn.expStatSN,
       cdb: this.request.cdb,
       bidiReadLength: this.request.direction === "bidirectional" ? this.expectedRead : undefined,
-      data: immediateLen > 0 ? out.subarray(0, immediateLen) : EMPTY
-    })
+      data: immediateLen > 0 && this.outVector === undefined ? out.subarray(0, immediateLen) : EMPTY
+    }
+    if (this.outVector !== undefined && immediateLen > 0) {
+      conn.sendVector(command, this.outVector.slice(0, immediateLen))
+    } else conn.send(command)
     if (unsolicitedDataOut) this.sendSequence(conn, RESERVED_TAG, immediateLen, unsolicitedLimit - immediateLen)
   }
 
@@ -603,8 +628,26 @@ export class ScsiTask extends Task<ScsiResult> {
     const maxPdu = conn.params.maxXmitDataSegmentLength
     const end = offset + length
     let dataSN = 0
+    const vector = this.outVector
     for (let o = offset; o < end; o += maxPdu) {
       const n = Math.min(maxPdu, end - o)
+      if (vector !== undefined) {
+        const pieces = vector.slice(o, n)
+        const pdu: P.ScsiDataOut = {
+          _tag: "ScsiDataOut",
+          final: o + n >= end,
+          lun: this.lun,
+          itt: this.itt,
+          ttt,
+          expStatSN: conn.expStatSN,
+          dataSN: dataSN++,
+          bufferOffset: o,
+          data: pieces.length === 1 ? pieces[0]! : EMPTY
+        }
+        if (pieces.length === 1) conn.send(pdu)
+        else conn.sendVector(pdu, pieces)
+        continue
+      }
       conn.send({
         _tag: "ScsiDataOut",
         final: o + n >= end,
@@ -634,8 +677,9 @@ export class ScsiTask extends Task<ScsiResult> {
         }
         if (len > 0) {
           const d = pdu.data
+          if (this.inVector !== undefined) this.inVector.write(d, pdu.bufferOffset)
           // placed by the framer (Conn.place): already where it belongs
-          if (d.buffer !== this.readBuf.buffer || d.byteOffset !== this.readBuf.byteOffset + pdu.bufferOffset) {
+          else if (d.buffer !== this.readBuf.buffer || d.byteOffset !== this.readBuf.byteOffset + pdu.bufferOffset) {
             this.readBuf.set(d, pdu.bufferOffset)
           }
           if (end > this.highWater) this.highWater = end
@@ -689,7 +733,7 @@ export class ScsiTask extends Task<ScsiResult> {
 
   /** What is wrong with an R2T for this task (counted against the endless-R2T bound), if anything. */
   private r2tProblem(conn: Conn, pdu: P.ReadyToTransfer): string | undefined {
-    const total = this.dataOut.length
+    const total = this.outLength
     const length = pdu.desiredDataTransferLength
     if (length === 0 || pdu.bufferOffset + length > total) {
       return `R2T for bytes ${pdu.bufferOffset}+${length} outside the ${total}-byte write`
@@ -738,7 +782,7 @@ export class ScsiTask extends Task<ScsiResult> {
       _tag: "ok",
       value: new Result(
         status,
-        length === this.readBuf.length ? this.readBuf : this.readBuf.subarray(0, length),
+        length === this.readBuf.length || this.inVector !== undefined ? this.readBuf : this.readBuf.subarray(0, length),
         sense,
         response,
         underflow,
@@ -754,6 +798,8 @@ export class ScsiTask extends Task<ScsiResult> {
   /** The view of its buffer a Data-In segment of `length` bytes at `offset` goes to, if in bounds. */
   placement(offset: number, length: number): Uint8Array | undefined {
     if (offset + length > this.expectedRead) return undefined
+    // scatter-gather: in place when one buffer holds the segment; a straddling one is copied
+    if (this.inVector !== undefined) return this.inVector.view(offset, length)
     return this.readBuf.subarray(offset, offset + length)
   }
 

@@ -7,7 +7,8 @@
  * The policy (core's `CommandPolicy`): the call's own (`CommandPolicy` reference) over the target's
  * (`ScsiTransport.policy`, from the layer options) over `defaultCommandPolicy` (60 s, 5 retries,
  * 10 ms doubling backoff). Every retry is logged at Debug level (and noted on the current span);
- * the final error carries the number of attempts.
+ * the final error carries the number of attempts. Every UNIT ATTENTION seen on a command it retries
+ * goes to `UnitAttention.OnUnitAttention` (looked up only after a failure).
  */
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
 import {
@@ -25,6 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as ScsiError from "../ScsiError.ts"
 import * as Sense from "../Sense.ts"
+import * as UnitAttention from "../UnitAttention.ts"
 
 export type CommandError = ScsiError.ScsiError | IscsiError.IscsiError
 
@@ -35,6 +37,9 @@ export interface Command {
   readonly dataOut?: Uint8Array | undefined
   readonly readLength?: number | undefined
   readonly readInto?: Uint8Array | undefined
+  /** Scatter-gather data-out / read buffers (see `ScsiRequest.dataOutIov` / `readIntoIov`). */
+  readonly dataOutIov?: ReadonlyArray<Uint8Array> | undefined
+  readonly readIntoIov?: ReadonlyArray<Uint8Array> | undefined
   /** Default true. */
   readonly idempotent?: boolean | undefined
   /** Fail with a Residual reason unless exactly the expected bytes moved (READ/WRITE). */
@@ -58,7 +63,10 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
     case ScsiError.Status.Good:
     case ScsiError.Status.ConditionMet: {
       if (command.exactTransfer === true && (result.underflow || result.overflow) && result.residualCount > 0) {
-        const expected = command.direction === "write" ? (command.dataOut?.length ?? 0) : (command.readLength ?? 0)
+        const expected =
+          command.direction === "write"
+            ? (command.dataOut?.length ?? totalLength(command.dataOutIov))
+            : (command.readLength ?? 0)
         return Result.fail(
           ScsiError.make(
             new ScsiError.Residual({
@@ -103,7 +111,8 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
             asc: sense.asc,
             ascq: sense.ascq,
             description: sense.description,
-            message: `${sense.senseKeyName}: ${sense.description}`
+            message: `${sense.senseKeyName}: ${sense.description}`,
+            senseBytes: result.sense
           })
         )
       )
@@ -127,6 +136,12 @@ export const interpret = (command: Command, result: ScsiResult): Result.Result<S
         )
       )
   }
+}
+
+const totalLength = (buffers: ReadonlyArray<Uint8Array> | undefined): number => {
+  let n = 0
+  if (buffers !== undefined) for (const b of buffers) n += b.length
+  return n
 }
 
 /** Should this error be retried for a command with this idempotency (and this policy)? */
@@ -173,6 +188,8 @@ const attempt = (
         dataOut: command.dataOut,
         readLength: command.readLength,
         readInto: command.readInto,
+        dataOutIov: command.dataOutIov,
+        readIntoIov: command.readIntoIov,
         idempotent: command.idempotent ?? true,
         timeoutMs
       })
@@ -215,6 +232,12 @@ const withAttempts = (e: CommandError, attempts: number): CommandError =>
       ? new ScsiError.ScsiError({ reason: e.reason, attempts })
       : new IscsiError.IscsiError({ reason: e.reason, attempts })
 
+/** Hand a UNIT ATTENTION the retry absorbs to `UnitAttention.OnUnitAttention` (after failures only). */
+const absorb = (command: Command, error: CommandError): Effect.Effect<void> => {
+  const event = UnitAttention.fromError(error, command.lun)
+  return event === undefined ? Effect.void : Effect.flatMap(UnitAttention.OnUnitAttention, (on) => on(event))
+}
+
 /** The retries after a first failure, within the call's deadline. */
 const retrying = (
   transport: ScsiTransportService,
@@ -230,6 +253,7 @@ const retrying = (
     const deadline = policy.timeoutMs > 0 ? started + policy.timeoutMs : Number.POSITIVE_INFINITY
     let attempts = 1
     let last = first
+    yield* absorb(command, first)
     for (;;) {
       if (attempts > policy.retries || !shouldRetry(last, idempotent, policy.retryTimeouts)) {
         return yield* Effect.fail(withAttempts(last, attempts))
@@ -259,6 +283,7 @@ const retrying = (
       const r = yield* Effect.result(attempt(transport, command, cdb, remaining))
       if (Result.isSuccess(r)) return r.success
       last = r.failure
+      yield* absorb(command, last)
     }
   })
 
@@ -269,6 +294,8 @@ class CommandImpl implements Command {
   readonly dataOut: Uint8Array | undefined
   readonly readLength: number | undefined
   readonly readInto: Uint8Array | undefined
+  readonly dataOutIov: ReadonlyArray<Uint8Array> | undefined
+  readonly readIntoIov: ReadonlyArray<Uint8Array> | undefined
   readonly idempotent: boolean | undefined
   readonly exactTransfer: boolean | undefined
   constructor(fields: Command) {
@@ -278,6 +305,8 @@ class CommandImpl implements Command {
     this.dataOut = fields.dataOut
     this.readLength = fields.readLength
     this.readInto = fields.readInto
+    this.dataOutIov = fields.dataOutIov
+    this.readIntoIov = fields.readIntoIov
     this.idempotent = fields.idempotent
     this.exactTransfer = fields.exactTransfer
   }
