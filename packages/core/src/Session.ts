@@ -946,7 +946,16 @@ export const make = Effect.fn("Session.make")(function* (
   state.onEvent = (event) => {
     PubSub.publishUnsafe(s.events, event)
     if (event._tag === "AsyncMessage") {
-      Queue.offerUnsafe(s.signals, { _tag: "Async", conn: event.cid, message: event.message })
+      const m = event.message
+      // AsyncEvent 0, SCSI asynchronous event (§11.9.1): its sense data, a Unit Attention like any other
+      if (m.asyncEvent === 0 && m.data.length >= 2) {
+        const sense = m.data.subarray(2, 2 + ((m.data[0]! << 8) | m.data[1]!))
+        const ua = unitAttention(sense)
+        if (ua !== undefined) {
+          PubSub.publishUnsafe(s.events, { _tag: "UnitAttention", lun: m.lun, asc: ua.asc, ascq: ua.ascq, sense })
+        }
+      }
+      Queue.offerUnsafe(s.signals, { _tag: "Async", conn: event.cid, message: m })
     }
   }
   state.onConnectionDead = (conn, error) => {

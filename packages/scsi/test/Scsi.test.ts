@@ -423,9 +423,9 @@ describe("the task helpers of issue 19 on the fake disk (what tgt refuses, as SB
     return run(
       disk,
       Effect.gen(function* () {
-        yield* Scsi.write10(1, 20, a)
-        yield* Scsi.orWrite16(1, 20, b)
-        expect(yield* Scsi.read10(1, 20, 2)).toEqual(a.map((x, i) => x | b[i]!))
+        yield* Scsi.write10(1, 20, a, { blockSize: 512 })
+        yield* Scsi.orWrite16(1, 20, b, { blockSize: 512 })
+        expect(yield* Scsi.read10(1, 20, 2, { blockSize: 512 })).toEqual(a.map((x, i) => x | b[i]!))
         expect(disk.log[1]?.cdb[0]).toBe(0x8b)
         expect(checkOf(yield* Effect.flip(Scsi.orWrite16(1, 0, new Uint8Array(100))))).toBe("ScsiError/InvalidArgument")
       })
@@ -453,10 +453,10 @@ describe("the task helpers of issue 19 on the fake disk (what tgt refuses, as SB
     return run(
       disk,
       Effect.gen(function* () {
-        yield* Scsi.writeAndVerify12(1, 30, pattern(1024, 8))
+        yield* Scsi.writeAndVerify12(1, 30, pattern(1024, 8), { blockSize: 512 })
         yield* Scsi.verify12(1, 30, 2)
-        yield* Scsi.verify12(1, 30, 2, { data: pattern(1024, 8) })
-        const e = yield* Effect.flip(Scsi.verify12(1, 30, 2, { data: pattern(1024, 9) }))
+        yield* Scsi.verify12(1, 30, 2, { data: pattern(1024, 8), blockSize: 512 })
+        const e = yield* Effect.flip(Scsi.verify12(1, 30, 2, { data: pattern(1024, 9), blockSize: 512 }))
         expect(e._tag === "ScsiError" && e.reason._tag).toBe("Miscompare")
         expect(disk.log.map((r) => r.cdb[0])).toEqual([0xae, 0xaf, 0xaf, 0xaf])
       })
@@ -730,15 +730,15 @@ describe("scatter-gather READ/WRITE (10/16) on the fake disk", () => {
     return run(
       disk,
       Effect.gen(function* () {
-        yield* Scsi.write10Iov(1, 40, cut(data, [1, 511, 700, 0, 1000, 300]))
+        yield* Scsi.write10Iov(1, 40, cut(data, [1, 511, 700, 0, 1000, 300]), { blockSize: 512 })
         expect(disk.data.subarray(40 * 512, 48 * 512)).toEqual(data)
         expect(disk.log[0]?.dataOutIov?.length).toBe(7)
         const into = [new Uint8Array(3), new Uint8Array(2000), new Uint8Array(0), new Uint8Array(8 * 512 - 2003)]
-        yield* Scsi.read16Iov(1, 40, into)
+        yield* Scsi.read16Iov(1, 40, into, { blockSize: 512 })
         expect(Uint8Array.from(into.flatMap((b) => Array.from(b)))).toEqual(data)
-        yield* Scsi.write16Iov(1, 50, [data.subarray(0, 512)], { fua: true })
+        yield* Scsi.write16Iov(1, 50, [data.subarray(0, 512)], { fua: true, blockSize: 512 })
         const one = [new Uint8Array(512)]
-        yield* Scsi.read10Iov(1, 50, one)
+        yield* Scsi.read10Iov(1, 50, one, { blockSize: 512 })
         expect(one[0]).toEqual(data.subarray(0, 512))
         expect(disk.log.map((r) => r.cdb[0])).toEqual([0x2a, 0x88, 0x8a, 0x28])
       })
@@ -754,7 +754,7 @@ describe("scatter-gather READ/WRITE (10/16) on the fake disk", () => {
           Scsi.write10Iov(1, 0, [new Uint8Array(512), new Uint8Array(512)], { blockSize: 4096 })
         )
         expect(e._tag === "ScsiError" && e.reason._tag).toBe("InvalidArgument")
-        const r = yield* Effect.flip(Scsi.read16Iov(1, 0, [new Uint8Array(100)]))
+        const r = yield* Effect.flip(Scsi.read16Iov(1, 0, [new Uint8Array(100)], { blockSize: 4096 }))
         expect(r._tag === "ScsiError" && r.reason._tag).toBe("InvalidArgument")
         expect(disk.log.length).toBe(0)
         yield* Scsi.write10Iov(1, 1, [new Uint8Array(4000), new Uint8Array(96).fill(7)], { blockSize: 4096 })

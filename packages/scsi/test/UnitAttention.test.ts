@@ -137,13 +137,13 @@ describe("OnUnitAttention: the runner reports what its retry absorbed", () => {
     const seen: Array<UnitAttention.UnitAttention> = []
     disk.faults.push(ua(0x29, 0x00), { _tag: "Status", status: 0x08 }, ua(0x2a, 0x09))
     return Effect.gen(function* () {
-      yield* Scsi.read10(2, 0, 1)
+      yield* Scsi.read10(2, 0, 1, { blockSize: 512 })
       expect(seen.map((e) => [e.kind, e.lun, e.origin])).toEqual([
         ["PowerOnReset", 2, "Command"],
         ["CapacityDataChanged", 2, "Command"]
       ])
       expect(seen[1]?.raw).toEqual(Sense.encodeFixed({ senseKey: 6, asc: 0x2a, ascq: 0x09 }))
-      yield* Scsi.read10(2, 0, 1)
+      yield* Scsi.read10(2, 0, 1, { blockSize: 512 })
       yield* Scsi.inquiry(2)
       expect(seen.length).toBe(2)
       expect(disk.log.length).toBe(6)

@@ -248,6 +248,18 @@ export class TgtInstance {
     throw new Error("tgtd did not restart on its port")
   }
 
+  /**
+   * Delete one target while tgtd runs (`--force`: its sessions are dropped), wait `downMs`, then
+   * create it again with the same IQN, LUNs and backing files (their content is kept) — as an
+   * administrator who removes and re-creates a target does. Logins meanwhile fail with 02/03.
+   */
+  async recreateTarget(name: keyof TgtTargets, downMs: number): Promise<void> {
+    const t = this.infoValue.targets[name]
+    this.tgtadm(["--mode", "target", "--op", "delete", "--force", "--tid", String(t.tid)])
+    await sleep(downMs)
+    configure(this.infoValue.controlPort, this.infoValue.workDir, this.setup.lunSize, new Set([name]), false)
+  }
+
   /** Stop tgtd (SIGTERM, then SIGKILL after 2 s) and remove the work dir. Idempotent. */
   async stop(): Promise<void> {
     if (this.stopped) return
@@ -355,7 +367,8 @@ const configure = (
   ctl: number,
   workDir: string,
   lunSize: number,
-  wanted: ReadonlySet<keyof TgtTargets>
+  wanted: ReadonlySet<keyof TgtTargets>,
+  accounts = true
 ): TgtTargets => {
   const run = (args: ReadonlyArray<string>) => tgtadm(ctl, args)
   const newTarget = (tid: number, name: string, params: Record<string, string>) => {
@@ -407,7 +420,8 @@ const configure = (
       ...(outgoing ? ["--outgoing"] : [])
     ])
   const account = (tid: number, user: string, secret: string, outgoing: boolean) => {
-    run(["--mode", "account", "--op", "new", "--user", user, "--password", secret])
+    // accounts are global to tgtd: a re-created target binds the ones that exist
+    if (accounts) run(["--mode", "account", "--op", "new", "--user", user, "--password", secret])
     bind(tid, user, outgoing)
   }
   const initiator = { user: "initiator-user", secret: "initiator-secret-1" }
