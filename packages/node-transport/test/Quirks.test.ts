@@ -79,7 +79,11 @@ describe("a target that rejects HeaderDigest=None and digests anyway", () => {
     Effect.gen(function* () {
       // the target drops the connection at the first command, before answering anything
       const t = yield* FakeTarget.make({
-        handler: (c, pdu) => (pdu._tag === "ScsiCommand" ? (c.reset(), true) : false)
+        handler: (c, pdu) => {
+          if (pdu._tag !== "ScsiCommand") return false
+          c.reset()
+          return true
+        }
       })
       const session = yield* Session.make(fakeConfig(t))
       expect(session.info.loggedInAt).toBeGreaterThan(0)
