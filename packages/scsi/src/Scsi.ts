@@ -898,6 +898,24 @@ export const receiveCopyFailureDetails = Effect.fn("Scsi.receiveCopyFailureDetai
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * A read whose answer says how long it is (`length`): asked with `initial` bytes, and once more
+ * with the length the device said it needs when the first answer was cut off.
+ */
+const readSized = <A extends { readonly length: number }>(
+  lun: number,
+  initial: number,
+  cdb: (allocationLength: number) => Result.Result<Uint8Array, ScsiError.ScsiError>,
+  decode: (data: Uint8Array) => Result.Result<A, ScsiError.ScsiError>
+): Command<A> => {
+  const ask = (allocationLength: number) =>
+    Effect.flatMap(
+      Runner.run({ lun, cdb: cdb(allocationLength), direction: "read", readLength: allocationLength }),
+      (r) => Effect.fromResult(decode(r.data))
+    )
+  return Effect.flatMap(ask(initial), (first) => (first.length > initial ? ask(first.length) : Effect.succeed(first)))
+}
+
+/**
  * REPORT SUPPORTED OPERATION CODES, all commands (with their timeouts when `timeouts`). Asks again
  * with the length the device said it needs when the first answer was cut off.
  */
@@ -905,18 +923,12 @@ export const reportSupportedOperationCodes = Effect.fn("Scsi.reportSupportedOper
   lun: number,
   options?: { readonly timeouts?: boolean | undefined }
 ) {
-  const ask = (allocationLength: number) =>
-    Effect.flatMap(
-      Runner.run({
-        lun,
-        cdb: OperationCodes.cdb({ timeouts: options?.timeouts, allocationLength }),
-        direction: "read",
-        readLength: allocationLength
-      }),
-      (r) => Effect.fromResult(OperationCodes.decodeAll(r.data))
-    )
-  const first = yield* ask(8192)
-  return first.length > 8192 ? yield* ask(first.length) : first
+  return yield* readSized(
+    lun,
+    8192,
+    (allocationLength) => OperationCodes.cdb({ timeouts: options?.timeouts, allocationLength }),
+    OperationCodes.decodeAll
+  )
 })
 
 /**
@@ -960,18 +972,12 @@ export const reportTargetPortGroups = Effect.fn("Scsi.reportTargetPortGroups")(f
   lun: number,
   options?: { readonly extended?: boolean | undefined }
 ) {
-  const ask = (allocationLength: number) =>
-    Effect.flatMap(
-      Runner.run({
-        lun,
-        cdb: TargetPortGroups.cdb({ extended: options?.extended, allocationLength }),
-        direction: "read",
-        readLength: allocationLength
-      }),
-      (r) => Effect.fromResult(TargetPortGroups.decode(r.data))
-    )
-  const first = yield* ask(4096)
-  return first.length > 4096 ? yield* ask(first.length) : first
+  return yield* readSized(
+    lun,
+    4096,
+    (allocationLength) => TargetPortGroups.cdb({ extended: options?.extended, allocationLength }),
+    TargetPortGroups.decode
+  )
 })
 
 // ---------------------------------------------------------------------------------------------
