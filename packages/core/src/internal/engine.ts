@@ -631,24 +631,9 @@ export class ScsiTask extends Task<ScsiResult> {
     const vector = this.outVector
     for (let o = offset; o < end; o += maxPdu) {
       const n = Math.min(maxPdu, end - o)
-      if (vector !== undefined) {
-        const pieces = vector.slice(o, n)
-        const pdu: P.ScsiDataOut = {
-          _tag: "ScsiDataOut",
-          final: o + n >= end,
-          lun: this.lun,
-          itt: this.itt,
-          ttt,
-          expStatSN: conn.expStatSN,
-          dataSN: dataSN++,
-          bufferOffset: o,
-          data: pieces.length === 1 ? pieces[0]! : EMPTY
-        }
-        if (pieces.length === 1) conn.send(pdu)
-        else conn.sendVector(pdu, pieces)
-        continue
-      }
-      conn.send({
+      // scatter-gather: the views of the caller's buffers this PDU spans
+      const pieces = vector?.slice(o, n)
+      const pdu: P.ScsiDataOut = {
         _tag: "ScsiDataOut",
         final: o + n >= end,
         lun: this.lun,
@@ -657,8 +642,10 @@ export class ScsiTask extends Task<ScsiResult> {
         expStatSN: conn.expStatSN,
         dataSN: dataSN++,
         bufferOffset: o,
-        data: this.dataOut.subarray(o, o + n)
-      })
+        data: pieces === undefined ? this.dataOut.subarray(o, o + n) : pieces.length === 1 ? pieces[0]! : EMPTY
+      }
+      if (pieces === undefined || pieces.length === 1) conn.send(pdu)
+      else conn.sendVector(pdu, pieces)
     }
   }
 
