@@ -9,7 +9,7 @@
  * - a layer built while the target is unreachable works once the target is reachable.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Negotiation, Pool, type Session } from "@effect-iscsi/core"
+import { IscsiConfig, Negotiation, Pool, type Session } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import { BlockDevice, Scsi } from "@effect-iscsi/scsi"
 import { FakeTarget, Tgt } from "@effect-iscsi/testing"
@@ -261,6 +261,8 @@ describe("the Pool as a session manager", () => {
         `never answered: ${a.ms} ms (2000 ms deadline), ${b.ms} ms (1500 ms deadline, ${b.e.attempts ?? 1} attempts)`
       )
       expect(a.e._tag === "IscsiError" && a.e.reason._tag).toBe("Timeout")
+      // a Timeout is not retried by default: one attempt
+      expect(a.e.attempts ?? 1).toBe(1)
       expect(a.ms).toBeGreaterThanOrEqual(1800)
       expect(a.ms).toBeLessThanOrEqual(2200)
       expect(b.e._tag === "IscsiError" && b.e.reason._tag).toBe("Timeout")
@@ -285,5 +287,49 @@ describe("the Pool as a session manager", () => {
       expect(t.sessions.length).toBe(1)
       yield* Effect.promise(() => rt.dispose())
     }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "task management programs on tgtd: ABORT TASK SET and LUN RESET done, CLEAR TASK SET refused (typed); the session goes on",
+    () =>
+      Effect.gen(function* () {
+        yield* Scsi.read10(1, 0, 1)
+        const outcomes: Record<string, string> = {}
+        for (const [name, tmf] of [
+          ["abortTaskSet", Scsi.abortTaskSet],
+          ["clearTaskSet", Scsi.clearTaskSet],
+          ["lunReset", Scsi.lunReset]
+        ] as const) {
+          const r = yield* Effect.result(tmf(1))
+          outcomes[name] =
+            r._tag === "Success"
+              ? "done"
+              : r.failure._tag === "IscsiError" && r.failure.reason._tag === "TaskManagementFailed"
+                ? `refused ${r.failure.reason.response}`
+                : `error ${r.failure.message}`
+        }
+        console.log(`tgtd TMFs: ${JSON.stringify(outcomes)}`)
+        // tgt completes ABORT TASK SET and LUN RESET, and refuses CLEAR TASK SET as "function not
+        // supported" (response 5): a typed TaskManagementFailed
+        expect(outcomes).toEqual({ abortTaskSet: "done", clearTaskSet: "refused 5", lunReset: "done" })
+        // after a LUN RESET the LUN reports a Unit Attention, which the runner's retry absorbs
+        expect((yield* Scsi.read10(1, 0, 1)).length).toBe(512)
+      }).pipe(Effect.provide(IscsiClient.layer({ url: `iscsi://${tgt().portal}/${tgt().targets.disk.iqn}/1` })))
+  )
+
+  it.live("CHAP algorithms can be set; an unknown one is a typed error that lists the known ones", () =>
+    Effect.gen(function* () {
+      const { chap } = tgt().targets
+      const url = `iscsi://${chap.chap!.user}%${chap.chap!.secret}@${tgt().portal}/${chap.iqn}/1`
+      const status = yield* Scsi.testUnitReady(1).pipe(
+        Effect.retry({ times: 3 }),
+        Effect.as("ready"),
+        Effect.provide(IscsiClient.layer({ url, chapAlgorithms: ["MD5"] }))
+      )
+      expect(status).toBe("ready")
+      const e = yield* Effect.flip(IscsiConfig.parseAlgorithms("SHA-256, SHA512"))
+      expect(e.reason._tag).toBe("InvalidArgument")
+      expect(e.message).toContain("SHA3-256")
+    })
   )
 })
