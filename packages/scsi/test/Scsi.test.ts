@@ -8,6 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as References from "effect/References"
 import { ExtendedCopy, ModePages, PersistentReservation, Scsi, Sense } from "../src/index.ts"
 import * as Fake from "./support/FakeDisk.ts"
 
@@ -760,6 +762,34 @@ describe("scatter-gather READ/WRITE (10/16) on the fake disk", () => {
         yield* Scsi.write10Iov(1, 1, [new Uint8Array(4000), new Uint8Array(96).fill(7)], { blockSize: 4096 })
         expect(disk.data[2 * 4096 - 1]).toBe(7)
       })
+    )
+  })
+})
+
+describe("retries are visible and counted", () => {
+  it.effect("each retry is a Debug log line; the final error says how many attempts were made", () => {
+    const disk = Fake.make()
+    const lines: Array<string> = []
+    const collector = Logger.make((o) => {
+      lines.push(`${o.logLevel} ${String(o.message)}`)
+    })
+    return Effect.gen(function* () {
+      yield* Scsi.geometry(1)
+      // BUSY twice, then GOOD: 3 attempts, 2 retries logged
+      disk.faults.push({ _tag: "Status", status: 0x08 }, { _tag: "Status", status: 0x08 })
+      yield* Scsi.read10(1, 0, 1)
+      expect(lines.filter((l) => l.startsWith("Debug retrying a SCSI command")).length).toBe(2)
+      // BUSY more often than the policy retries: the error carries the attempts
+      for (let i = 0; i < 5; i++) disk.faults.push({ _tag: "Status", status: 0x08 })
+      const e = yield* Effect.flip(Scsi.read10(1, 0, 1).pipe(Scsi.withPolicy({ retries: 2, backoff: () => 0 })))
+      expect(e._tag === "ScsiError" && e.reason._tag).toBe("Busy")
+      expect(e.attempts).toBe(3)
+      expect(e.message).toContain("after 3 attempts")
+    }).pipe(
+      Scsi.withPolicy(noDelay),
+      Effect.provide(Fake.layer(disk)),
+      Effect.provide(Logger.layer([collector])),
+      Effect.provideService(References.MinimumLogLevel, "All")
     )
   })
 })
