@@ -17,7 +17,7 @@ import { tgt } from "@effect-iscsi/testing/Provided"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Fs from "node:fs"
-import { freshIsid, INITIATOR, pattern } from "./support.ts"
+import { eventually, freshIsid, INITIATOR, pattern, read10 } from "./support.ts"
 
 const LOAD_SECONDS = 20
 
@@ -331,5 +331,27 @@ describe("the Pool as a session manager", () => {
       expect(e.reason._tag).toBe("InvalidArgument")
       expect(e.message).toContain("SHA3-256")
     })
+  )
+
+  it.live("sessions are shared while used, kept idleTimeoutMs after, then logged out; at most maxSessions", () =>
+    Effect.gen(function* () {
+      const a = yield* FakeTarget.make({ targetName: "iqn.2026-11.io.effect-iscsi:idle-a" })
+      const b = yield* FakeTarget.make({ targetName: "iqn.2026-11.io.effect-iscsi:idle-b" })
+      const urlA = `iscsi://${a.host}:${a.port}/${a.targetName}/0`
+      const urlB = `iscsi://${b.host}:${b.port}/${b.targetName}/0`
+      const pool = yield* Pool.make({ idleTimeoutMs: 400, maxSessions: 1, defaults: { initiatorName: INITIATOR } })
+      const use = (url: string) => Effect.scoped(Effect.flatMap(pool.acquire(url), (s) => s.execute(read10(0, 0, 1))))
+      yield* use(urlA)
+      yield* use(urlA)
+      // one login served both uses
+      expect(a.table.history.length).toBe(1)
+      // the pool is full (the idle session counts): a second target is refused, typed
+      const e = yield* Effect.flip(use(urlB))
+      expect(e.reason._tag).toBe("InvalidArgument")
+      // after the idle timeout the session is logged out and the room is free again
+      expect(yield* eventually(() => a.sessions.length === 0, 3000)).toBe(true)
+      yield* use(urlB)
+      expect(b.table.history.length).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(IscsiClient.nodeLayer()))
   )
 })
