@@ -19,11 +19,11 @@
  *
  * Not here: anything of the protocol (core's `Isns`, `IsnsClient`).
  */
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { isAlive, killGroup, portOpen, reapStale, spawnDaemon, writeOwner } from "./internal/daemon.ts"
 import { ensureInstalled, freePort } from "./Tgt.ts"
 
 export interface IsnsInfo {
@@ -60,61 +60,6 @@ export const ensure = (): void =>
     { cmd: "isnsd", pkg: "open-isns-server" },
     { cmd: "isnsadm", pkg: "open-isns-utils" }
   ])
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-const portOpen = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = Net.connect({ host: HOST, port })
-    s.once("connect", () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.once("error", () => resolve(false))
-  })
-
-const killGroup = async (pid: number, signal: NodeJS.Signals, waitMs: number): Promise<void> => {
-  try {
-    process.kill(-pid, signal)
-  } catch {}
-  for (let i = 0; i < waitMs / 20 && isAlive(pid); i++) await sleep(20)
-}
-
-/** Reap instances left by runs whose owner process died (by pid file; never other isnsds). */
-const reapStale = (): void => {
-  if (!Fs.existsSync(ROOT)) return
-  for (const dir of Fs.readdirSync(ROOT)) {
-    const full = Path.join(ROOT, dir)
-    try {
-      const meta = JSON.parse(Fs.readFileSync(Path.join(full, "owner.json"), "utf8")) as {
-        owner: number
-        pid: number
-      }
-      if (isAlive(meta.owner)) continue
-      if (meta.pid > 0 && isAlive(meta.pid)) {
-        try {
-          process.kill(-meta.pid, "SIGKILL")
-        } catch {
-          try {
-            process.kill(meta.pid, "SIGKILL")
-          } catch {}
-        }
-      }
-      Fs.rmSync(full, { recursive: true, force: true })
-    } catch {
-      // a dir being created by a live run, or not ours: leave it
-    }
-  }
-}
 
 const configText = (workDir: string, port: number): string =>
   [
@@ -176,39 +121,29 @@ export class IsnsInstance {
 /** Start a private isnsd on a free loopback port (nothing registered yet). */
 export const start = async (options: StartOptions = {}): Promise<IsnsInstance> => {
   ensure()
-  reapStale()
+  reapStale(ROOT)
   Fs.mkdirSync(ROOT, { recursive: true })
   const workDir = Fs.mkdtempSync(Path.join(ROOT, "run-"))
-  Fs.writeFileSync(Path.join(workDir, "owner.json"), JSON.stringify({ owner: process.pid, pid: 0 }))
+  writeOwner(workDir, 0)
   Fs.mkdirSync(Path.join(workDir, "db"))
   const config = Path.join(workDir, "isnsd.conf")
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
     Fs.writeFileSync(config, configText(workDir, port))
-    const log = Fs.openSync(Path.join(workDir, "isnsd.log"), "a")
-    const child = spawn("isnsd", ["-f", "-c", config], {
-      detached: true, // own process group: stop() kills the group
-      stdio: ["ignore", options.verbose ? "inherit" : log, options.verbose ? "inherit" : log]
+    const spawned = await spawnDaemon({
+      command: "isnsd",
+      args: ["-f", "-c", config],
+      workDir,
+      log: "isnsd.log",
+      verbose: options.verbose,
+      ready: async () => Fs.existsSync(Path.join(workDir, "control")) && (await portOpen(HOST, port))
     })
-    Fs.closeSync(log)
-    child.unref()
-    const pid = child.pid
-    if (pid === undefined) throw new Error("could not spawn isnsd")
-    Fs.writeFileSync(Path.join(workDir, "owner.json"), JSON.stringify({ owner: process.pid, pid }))
-    const onExit = () => {
-      try {
-        process.kill(-pid, "SIGKILL")
-      } catch {}
+    if (spawned !== undefined) {
+      return new IsnsInstance(
+        { host: HOST, port, server: `${HOST}:${port}`, pid: spawned.pid, workDir, config },
+        spawned.onExit
+      )
     }
-    process.on("exit", onExit)
-    for (let i = 0; i < 100 && isAlive(pid); i++) {
-      await sleep(50)
-      if (Fs.existsSync(Path.join(workDir, "control")) && (await portOpen(port))) {
-        return new IsnsInstance({ host: HOST, port, server: `${HOST}:${port}`, pid, workDir, config }, onExit)
-      }
-    }
-    process.off("exit", onExit)
-    await killGroup(pid, "SIGKILL", 1000)
   }
   const log = Fs.readFileSync(Path.join(workDir, "isnsd.log"), "utf8")
   Fs.rmSync(workDir, { recursive: true, force: true })

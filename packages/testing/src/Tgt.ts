@@ -14,11 +14,21 @@
  *
  * Not here: anything iSCSI. This module only drives tgtd and tgtadm.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import {
+  isAlive,
+  killGroup,
+  portOpen,
+  reapStale,
+  type Spawned,
+  sleep,
+  spawnDaemon,
+  writeOwner
+} from "./internal/daemon.ts"
 
 /** One LUN as the tests see it. */
 export interface TgtLun {
@@ -116,60 +126,12 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-const portOpen = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = Net.connect({ host: HOST, port })
-    s.once("connect", () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.once("error", () => resolve(false))
-  })
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** Run tgtadm against one instance; returns stdout, throws with stderr on failure. */
 export const tgtadm = (controlPort: number, args: ReadonlyArray<string>): string =>
   execFileSync("tgtadm", ["-C", String(controlPort), "--lld", "iscsi", ...args], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"]
   })
-
-/** Reap instances left by runs whose owner process died (by pid file; never other tgtds). */
-const reapStale = (): void => {
-  if (!Fs.existsSync(ROOT)) return
-  for (const dir of Fs.readdirSync(ROOT)) {
-    const full = Path.join(ROOT, dir)
-    try {
-      const meta = JSON.parse(Fs.readFileSync(Path.join(full, "owner.json"), "utf8")) as {
-        owner: number
-        pid: number
-      }
-      if (isAlive(meta.owner)) continue
-      if (isAlive(meta.pid)) {
-        try {
-          process.kill(-meta.pid, "SIGKILL")
-        } catch {
-          try {
-            process.kill(meta.pid, "SIGKILL")
-          } catch {}
-        }
-      }
-      Fs.rmSync(full, { recursive: true, force: true })
-    } catch {
-      // a dir being created by a live run, or not ours: leave it
-    }
-  }
-}
 
 const freeControlPort = (): number => {
   for (let i = 0; i < 1000; i++) {
@@ -275,11 +237,6 @@ export class TgtInstance {
   }
 }
 
-interface Spawned {
-  readonly pid: number
-  readonly onExit: () => void
-}
-
 /** Spawn `tgtd -f` on a given portal/control port and wait until both answer; undefined if it never does. */
 const spawnTgtd = async (
   workDir: string,
@@ -289,56 +246,32 @@ const spawnTgtd = async (
 ): Promise<Spawned | undefined> => {
   const stdinFile = Path.join(workDir, "stdin")
   if (!Fs.existsSync(stdinFile)) Fs.writeFileSync(stdinFile, "")
-  const stdin = Fs.openSync(stdinFile, "r")
-  const log = Fs.openSync(Path.join(workDir, "tgtd.log"), "a")
-  const child = spawn("tgtd", ["-f", "-C", String(controlPort), "--iscsi", `portal=${HOST}:${port}`], {
-    detached: true, // own process group: stop() kills the group
-    stdio: [stdin, verbose ? "inherit" : log, verbose ? "inherit" : log]
-  })
-  Fs.closeSync(stdin)
-  Fs.closeSync(log)
-  child.unref()
-  const pid = child.pid
-  if (pid === undefined) throw new Error("could not spawn tgtd")
-  Fs.writeFileSync(Path.join(workDir, "owner.json"), JSON.stringify({ owner: process.pid, pid }))
-  const onExit = () => {
-    try {
-      process.kill(-pid, "SIGKILL")
-    } catch {}
-  }
-  process.on("exit", onExit)
-  // ready when the control channel answers and the portal accepts connections
-  for (let i = 0; i < 100 && isAlive(pid); i++) {
-    await sleep(50)
-    try {
+  return spawnDaemon({
+    command: "tgtd",
+    args: ["-f", "-C", String(controlPort), "--iscsi", `portal=${HOST}:${port}`],
+    workDir,
+    log: "tgtd.log",
+    // a regular empty file, not /dev/null (TARGETS.md: GET LBA STATUS on a null LUN spins otherwise)
+    stdin: stdinFile,
+    verbose,
+    // ready when the control channel answers and the portal accepts connections
+    ready: async () => {
       tgtadm(controlPort, ["--mode", "sys", "--op", "show"])
-      if (await portOpen(port)) return { pid, onExit }
-    } catch {}
-  }
-  process.off("exit", onExit)
-  try {
-    process.kill(-pid, "SIGKILL")
-  } catch {}
-  return undefined
-}
-
-const killGroup = async (pid: number, signal: NodeJS.Signals): Promise<void> => {
-  try {
-    process.kill(-pid, signal)
-  } catch {}
-  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20)
+      return portOpen(HOST, port)
+    }
+  })
 }
 
 /** Start a private tgtd with the standard targets. */
 export const start = async (options: StartOptions = {}): Promise<TgtInstance> => {
   ensureInstalled([{ cmd: "tgtd", pkg: "tgt" }])
-  reapStale()
+  reapStale(ROOT)
   const lunSize = options.lunSize ?? 64 * 1024 * 1024
   const wanted = new Set<keyof TgtTargets>(options.targets ?? ["disk", "chap", "mutual", "tuned"])
   Fs.mkdirSync(RUN_DIR, { recursive: true })
   Fs.mkdirSync(ROOT, { recursive: true })
   const workDir = Fs.mkdtempSync(Path.join(ROOT, "run-"))
-  Fs.writeFileSync(Path.join(workDir, "owner.json"), JSON.stringify({ owner: process.pid, pid: 0 }))
+  writeOwner(workDir, 0)
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
     const controlPort = freeControlPort()
