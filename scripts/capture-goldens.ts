@@ -25,52 +25,9 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { Framer, Pdu } from "@effect-iscsi/core"
-import { Libiscsi, Tgt } from "@effect-iscsi/testing"
-
-interface Recorded {
-  toTarget: Array<Buffer>
-  fromTarget: Array<Buffer>
-}
+import { Libiscsi, Recorder, Tgt } from "@effect-iscsi/testing"
 
 const hex = (chunks: ReadonlyArray<Buffer>): string => Buffer.concat(chunks).toString("hex")
-
-const startProxy = async (upstreamPort: number) => {
-  const connections: Array<Recorded> = []
-  const sockets = new Set<Net.Socket>()
-  const server = Net.createServer((client) => {
-    sockets.add(client)
-    client.on("close", () => sockets.delete(client))
-    const rec: Recorded = { toTarget: [], fromTarget: [] }
-    connections.push(rec)
-    const upstream = Net.connect(upstreamPort, "127.0.0.1")
-    client.on("data", (d) => {
-      rec.toTarget.push(Buffer.from(d))
-      upstream.write(d)
-    })
-    upstream.on("data", (d) => {
-      rec.fromTarget.push(Buffer.from(d))
-      client.write(d)
-    })
-    client.on("close", () => upstream.end())
-    upstream.on("close", () => client.end())
-    client.on("error", () => upstream.destroy())
-    upstream.on("error", () => client.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const port = (server.address() as Net.AddressInfo).port
-  return {
-    port,
-    take: async (): Promise<Array<Recorded>> => {
-      await new Promise((r) => setTimeout(r, 200))
-      return connections.splice(0)
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy()
-        server.close(() => resolve())
-      })
-  }
-}
 
 const text = (pairs: Record<string, string>): Uint8Array =>
   new TextEncoder().encode(
@@ -238,14 +195,14 @@ const main = async () => {
   const tgt = await Tgt.start({ lunSize: 1024 * 1024 })
   console.log(`tgtd on port ${tgt.info.port}`)
   const info = tgt.info
-  const proxy = await startProxy(info.port)
+  const proxy = await Recorder.start(info.port)
   const portal = `127.0.0.1:${proxy.port}`
   const goldens: Array<Record<string, unknown>> = []
   const add = (
     name: string,
     description: string,
     digest: { header: boolean; data: boolean },
-    recs: Array<Recorded>
+    recs: Array<Recorder.Recorded>
   ) => {
     recs.forEach((r, i) => {
       goldens.push({
@@ -253,10 +210,10 @@ const main = async () => {
         description,
         headerDigest: digest.header,
         dataDigest: digest.data,
-        toTarget: hex(r.toTarget),
-        fromTarget: hex(r.fromTarget),
-        toTargetChunks: r.toTarget.map((c) => c.length),
-        fromTargetChunks: r.fromTarget.map((c) => c.length)
+        toTarget: hex(r.toServer),
+        fromTarget: hex(r.fromServer),
+        toTargetChunks: r.toServer.map((c) => c.length),
+        fromTargetChunks: r.fromServer.map((c) => c.length)
       })
     })
   }

@@ -21,18 +21,12 @@
  *   attribute: "Invalid Query"), DevAttrQry for a name nobody registered.
  */
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Path from "node:path"
 import { execFile, execFileSync } from "node:child_process"
 import { Isns as IsnsCodec, IsnsClient } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
-import { Isns } from "@effect-iscsi/testing"
+import { Isns, Recorder } from "@effect-iscsi/testing"
 import * as Effect from "effect/Effect"
-
-interface Recorded {
-  toServer: Array<Buffer>
-  fromServer: Array<Buffer>
-}
 
 interface Golden {
   readonly name: string
@@ -41,51 +35,13 @@ interface Golden {
   readonly fromServer: string
 }
 
-const startProxy = async (upstreamPort: number) => {
-  const connections: Array<Recorded> = []
-  const sockets = new Set<Net.Socket>()
-  const server = Net.createServer((client) => {
-    sockets.add(client)
-    client.on("close", () => sockets.delete(client))
-    const rec: Recorded = { toServer: [], fromServer: [] }
-    connections.push(rec)
-    const upstream = Net.connect(upstreamPort, "127.0.0.1")
-    client.on("data", (d) => {
-      rec.toServer.push(Buffer.from(d))
-      upstream.write(d)
-    })
-    upstream.on("data", (d) => {
-      rec.fromServer.push(Buffer.from(d))
-      client.write(d)
-    })
-    client.on("close", () => upstream.end())
-    upstream.on("close", () => client.end())
-    client.on("error", () => upstream.destroy())
-    upstream.on("error", () => client.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const port = (server.address() as Net.AddressInfo).port
-  return {
-    port,
-    take: async (): Promise<Array<Recorded>> => {
-      await new Promise((r) => setTimeout(r, 200))
-      return connections.splice(0)
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy()
-        server.close(() => resolve())
-      })
-  }
-}
-
 const SOURCE = "iqn.2026-11.io.effect-iscsi:capture"
 
 const main = async () => {
   const isnsd = await Isns.start()
-  const proxy = await startProxy(isnsd.info.port)
+  const proxy = await Recorder.start(isnsd.info.port)
   const goldens: Array<Golden> = []
-  const add = (name: string, description: string, recorded: ReadonlyArray<Recorded>) => {
+  const add = (name: string, description: string, recorded: ReadonlyArray<Recorder.Recorded>) => {
     if (recorded.length !== 1) throw new Error(`${name}: ${recorded.length} connections, expected 1`)
     const r = recorded[0]!
     goldens.push({
