@@ -254,7 +254,8 @@ const viaSession = Effect.gen(function* () {
   )
 }).pipe(Effect.scoped, Effect.provide(layer))
 
-const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { into: buf })).pipe(
+// the in-memory target answers no READ CAPACITY: the block size is given
+const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { into: buf, blockSize: 512 })).pipe(
   Effect.provide(Pool.layerTarget(sessionConfig).pipe(Layer.provide(layer)))
 )
 
