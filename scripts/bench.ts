@@ -696,6 +696,7 @@ const runEngine = async (): Promise<string> => {
   for (const [mode, bs] of [
     ["session", 4096],
     ["api", 4096],
+    ["paths", 4096],
     ["session", 65536]
   ] as const) {
     const runs: Array<{ cpuUsPerCommand: number; commandsPerSecond: number }> = []
@@ -709,7 +710,7 @@ const runEngine = async (): Promise<string> => {
     }
     if (runs.length === 0) continue
     lines.push(
-      `| ${mode === "api" ? "Scsi.read10 via the Pool (public API)" : "Session.execute"}, ${bs / 1024} KiB, QD32 | ${median(runs.map((r) => r.cpuUsPerCommand)).toFixed(2)} | ${Math.round(median(runs.map((r) => r.commandsPerSecond)))} |`
+      `| ${mode === "api" ? "Scsi.read10 via the Pool (public API)" : mode === "paths" ? "Scsi.read10 via a PathSet of two paths, round-robin (multipath)" : "Session.execute"}, ${bs / 1024} KiB, QD32 | ${median(runs.map((r) => r.cpuUsPerCommand)).toFixed(2)} | ${Math.round(median(runs.map((r) => r.commandsPerSecond)))} |`
     )
   }
   return lines.join("\n")

@@ -262,6 +262,8 @@ interface PathRecord {
   /** LUNs whose reset Unit Attention this path's current nexus has reported (no longer news). */
   absorbed: Set<number | bigint>
   prober: boolean
+  /** A command on it ended: one fewer in flight. */
+  readonly settle: () => undefined
 }
 
 /**
@@ -308,7 +310,7 @@ export const make = <E = never>(
         keepaliveIntervalMs: options.target.keepaliveIntervalMs ?? 1000,
         keepaliveTimeoutMs: options.target.keepaliveTimeoutMs ?? 2000
       })
-      paths.push({
+      const record: PathRecord = {
         index,
         portal: portalKey(address),
         address,
@@ -330,8 +332,13 @@ export const make = <E = never>(
         lastError: undefined,
         since: Date.now(),
         absorbed: new Set(),
-        prober: false
-      })
+        prober: false,
+        settle: () => {
+          record.outstanding--
+          return undefined
+        }
+      }
+      paths.push(record)
     }
 
     const statusOf = (p: PathRecord): PathStatus => ({
@@ -565,13 +572,12 @@ export const make = <E = never>(
       p.outstanding++
       p.commands++
       if (!usedLuns.has(request.lun)) usedLuns.add(request.lun)
-      return Effect.matchCauseEffect(
-        Effect.onExit(p.session.execute(request), () => Effect.sync(() => p.outstanding--)),
-        {
-          onSuccess: (r) => (r.status === 0 ? Effect.succeed(r) : afterStatus(p, request, r, deadline, hops)),
-          onFailure: (cause) => afterFailure(p, request, cause, deadline, hops)
-        }
-      )
+      // the count drops however the command ends (interrupted too), with no step of its own
+      // (onExitPrimitive, a synchronous finalizer: npm run bench, engine `paths` row)
+      return Effect.matchCauseEffect(Effect.onExitPrimitive(p.session.execute(request), p.settle, true), {
+        onSuccess: (r) => (r.status === 0 ? Effect.succeed(r) : afterStatus(p, request, r, deadline, hops)),
+        onFailure: (cause) => afterFailure(p, request, cause, deadline, hops)
+      })
     }
 
     const afterStatus = (
