@@ -289,6 +289,21 @@ describe("Multipath on the fake target", () => {
     }).pipe(Effect.scoped, Effect.provide(env))
   )
 
+  it.live("no portal answers at open: one typed error naming every path; nothing stays open", () =>
+    Effect.gen(function* () {
+      const t = yield* FakeTarget.make({ portals: 2 })
+      t.setPortalDown(0, true)
+      t.setPortalDown(1, true)
+      const e = yield* Effect.flip(Effect.scoped(open(t)))
+      expect(e._tag).toBe("IscsiError")
+      const ie = e as IscsiError.IscsiError
+      expect(["ConnectFailed", "ConnectionLost"]).toContain(ie.reason._tag)
+      expect(ie.reason.message).toContain("no path to")
+      for (const a of t.addresses) expect(ie.reason.message).toContain(`${a.host}:${a.port} failed`)
+      expect(t.sessions).toHaveLength(0)
+    }).pipe(Effect.scoped, Effect.provide(env))
+  )
+
   it.live("no usable path: a command waits within its deadline for one, then fails typed naming every path", () =>
     Effect.gen(function* () {
       const t = yield* FakeTarget.make({ portals: 2 })
