@@ -333,6 +333,26 @@ describe("Multipath on the fake target", () => {
   )
 })
 
+describe("Multipath: what the logical unit reports", () => {
+  it.live("CAPACITY DATA HAS CHANGED on a path makes the device learn the block size again", () =>
+    Effect.gen(function* () {
+      const t = yield* FakeTarget.make({ portals: 2, luns: [{ lun: 1, blocks: 2048 }] })
+      const m = yield* open(t)
+      const capacityReads = () => t.sent("ScsiCommand").filter((c) => c.cdb[0] === 0x9e || c.cdb[0] === 0x25).length
+      yield* on(m)(Scsi.read10(1, 0, 1))
+      yield* on(m)(Scsi.read10(1, 1, 1))
+      expect(capacityReads()).toBe(1)
+      t.raiseUnitAttention(0x2a, 0x09)
+      // each path's nexus reports it once; the runner's retry absorbs it, the device forgets the geometry
+      yield* on(m)(Scsi.read10(1, 2, 1))
+      yield* on(m)(Scsi.read10(1, 3, 1))
+      yield* Effect.sleep("50 millis")
+      yield* on(m)(Scsi.read10(1, 4, 1))
+      expect(capacityReads()).toBeGreaterThan(1)
+    }).pipe(Effect.scoped, Effect.provide(env))
+  )
+})
+
 describe("Multipath with ALUA on the fake target", () => {
   it.live("reads the access states: optimized paths carry the I/O, a non-optimized one stands by", () =>
     Effect.gen(function* () {

@@ -38,6 +38,7 @@
  */
 import * as Discovery from "@effect-iscsi/core/Discovery"
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
+import * as Lun from "@effect-iscsi/core/Lun"
 import * as PathSet from "@effect-iscsi/core/PathSet"
 import * as Pool from "@effect-iscsi/core/Pool"
 import {
@@ -445,7 +446,8 @@ export const make = Effect.fn("Multipath.make")(function* (
         PubSub.publishUnsafe(out, e)
         if (e._tag !== "UnitAttention") return Effect.void
         if (e.asc === 0x2a && e.ascq === 0x09) {
-          for (const n of [...geometry.keys()]) if (BigInt(n) === e.lun || n === Number(e.lun)) geometry.delete(n)
+          const n = Lun.decode(e.lun)
+          if (Result.isSuccess(n)) geometry.delete(n.success)
         } else if (e.asc === 0x3f && e.ascq === 0x0e) geometry.clear()
         return e.asc === 0x2a && (e.ascq === UA_ASYMMETRIC_ACCESS_CHANGED || e.ascq === UA_IMPLICIT_TRANSITION_FAILED)
           ? refresh("unit attention 2A/06")
