@@ -27,7 +27,9 @@
  *   server, which names every registered portal.
  *
  * Task management on the device: ABORT TASK SET goes to every path (it is per I_T nexus); the others
- * to one path. Path states, access changes and re-issued commands are events (`events`), and
+ * to one path. What the device learns of a LUN (block size, capacity) is shared by the paths and
+ * forgotten on CAPACITY DATA HAS CHANGED, REPORTED LUNS DATA HAS CHANGED and the reset a rejoining
+ * path's new nexus reports (a change made while every path was down is reported that way). Path states, access changes and re-issued commands are events (`events`), and
  * `paths` reports every path now; the path sessions are in the `Pool` like any other
  * (`Pool.sessions`).
  *
@@ -448,7 +450,11 @@ export const make = Effect.fn("Multipath.make")(function* (
         if (e.asc === 0x2a && e.ascq === 0x09) {
           const n = Lun.decode(e.lun)
           if (Result.isSuccess(n)) geometry.delete(n.success)
-        } else if (e.asc === 0x3f && e.ascq === 0x0e) geometry.clear()
+        } else if (e.asc === 0x29 || (e.asc === 0x3f && e.ascq === 0x0e)) {
+          // a reset (every rejoining path's new nexus reports one) or other LUNs: learn them again,
+          // as a session does; a capacity change while every path was down is reported this way
+          geometry.clear()
+        }
         return e.asc === 0x2a && (e.ascq === UA_ASYMMETRIC_ACCESS_CHANGED || e.ascq === UA_IMPLICIT_TRANSITION_FAILED)
           ? refresh("unit attention 2A/06")
           : Effect.void
