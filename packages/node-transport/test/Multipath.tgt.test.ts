@@ -380,7 +380,8 @@ describe("Multipath against tgtd on two portals", () => {
           [`127.0.0.1:${tgtd.info.port}`, "active"],
           [`127.0.0.2:${tgtd.info.port}`, "active"]
         ])
-        expect(ps.map((p) => p.address.tpgt)).toEqual([undefined, 1])
+        // the URL's portal gets its portal group tag from iSNS too
+        expect(ps.map((p) => p.address.tpgt)).toEqual([1, 1])
         yield* on(m)(Scsi.testUnitReady(1))
       }).pipe(Effect.scoped, Effect.provide(env)),
     60_000

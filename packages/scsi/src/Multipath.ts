@@ -218,8 +218,15 @@ export const make = Effect.fn("Multipath.make")(function* (
       IscsiError.make(new IscsiError.InvalidArgument({ message: "a multipath device needs a target name" }))
     )
   }
-  const portals: Array<PathSet.Portal> = [base.address]
-  for (const p of options.portals ?? []) portals.push(yield* parsePortal(p))
+  const portals: Array<PathSet.Portal> = []
+  /** Add a portal once; what discovery says of one already given (its portal group tag) is kept. */
+  const add = (p: PathSet.Portal) => {
+    const i = portals.findIndex((q) => q.host.toLowerCase() === p.host.toLowerCase() && q.port === p.port)
+    if (i < 0) portals.push(p)
+    else if (portals[i]!.tpgt === undefined && p.tpgt !== undefined) portals[i] = { ...portals[i]!, tpgt: p.tpgt }
+  }
+  add(base.address)
+  for (const p of options.portals ?? []) add(yield* parsePortal(p))
   const discovery = options.discovery
   if (discovery === "sendtargets") {
     const found = yield* Discovery.discover({
@@ -229,7 +236,7 @@ export const make = Effect.fn("Multipath.make")(function* (
       loginTimeoutMs: base.loginTimeoutMs
     })
     const t = found.find((x) => x.name === targetName)
-    for (const p of t?.portals ?? []) portals.push(p)
+    for (const p of t?.portals ?? []) add(p)
   } else if (discovery !== undefined) {
     const found = yield* Discovery.isns({
       server: { host: discovery.isns.host, port: discovery.isns.port ?? 3205 },
@@ -245,7 +252,7 @@ export const make = Effect.fn("Multipath.make")(function* (
         )
       )
     }
-    for (const p of t.portals) portals.push(p)
+    for (const p of t.portals) add(p)
   }
 
   const lun = options.lun ?? base.lun
