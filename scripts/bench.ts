@@ -19,6 +19,11 @@
  * own process, native CRC32C, zero data with cached data digests) to show what digests cost us.
  * Every row also reports how many cores the target process kept busy (the two share the machine).
  *
+ * Multipath rows (`mp-*`): the same target through two portals of the tgtd (127.0.0.1:P and
+ * 127.0.0.2:P, the second added with tgtadm), round-robin over both against one path, both through
+ * the public API (packages/node-transport/benchmark/multipath-load.ts: `Scsi.read10` on the
+ * `Multipath` device, or on `Pool.target`), alternating in the same rounds.
+ *
  * Flags: `--quick` (~1 min: one short round each), `--soak` (only the 5-minute RSS run),
  * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
  * benchmark/RESULTS.md), `--source` (run our process from TypeScript source through tsx instead of the
@@ -35,6 +40,9 @@ import { fileURLToPath } from "node:url"
 
 const ROOT = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const LOAD = Path.join(ROOT, "packages/node-transport/benchmark/load.ts")
+const MULTIPATH_LOAD = Path.join(ROOT, "packages/node-transport/benchmark/multipath-load.ts")
+/** The tgtd's second portal (loopback, no setup): the second path of the multipath rows. */
+const SECOND_PORTAL = "127.0.0.2"
 const CODEC = Path.join(ROOT, "packages/core/benchmark/codec.ts")
 const ENGINE = Path.join(ROOT, "packages/core/benchmark/engine.ts")
 const FLOOR = Path.join(ROOT, "packages/node-transport/benchmark/floor.ts")
@@ -517,6 +525,74 @@ const scenarios: ReadonlyArray<Scenario> = [
   }
 ]
 
+/** Round-robin over two paths against one path (both ours, through the public API). */
+interface MultipathScenario {
+  readonly name: string
+  readonly title: string
+  readonly lun: number
+  readonly queueDepth: number
+  readonly blockBytes: number
+  readonly random: boolean
+  readonly metric: "mib" | "iops"
+}
+
+const multipathScenarios: ReadonlyArray<MultipathScenario> = [
+  {
+    name: "mp-rand-null",
+    title: "4 KiB random read QD32, null LUN, public API: round-robin over 2 paths vs 1 path",
+    lun: 3,
+    queueDepth: 32,
+    blockBytes: 4096,
+    random: true,
+    metric: "iops"
+  },
+  {
+    name: "mp-seq-file",
+    title: "64 KiB seq read QD32, file LUN, public API: round-robin over 2 paths vs 1 path",
+    lun: 1,
+    queueDepth: 32,
+    blockBytes: 65536,
+    random: false,
+    metric: "mib"
+  }
+]
+
+interface MultipathRow {
+  readonly scenario: MultipathScenario
+  readonly two: Figures
+  readonly one: Figures
+  readonly twoAll: ReadonlyArray<Figures>
+  readonly oneAll: ReadonlyArray<Figures>
+}
+
+const multipathJob = (ep: Endpoints, s: MultipathScenario, mode: "multipath" | "single") => ({
+  paths: [
+    { host: ep.disk.host, port: ep.disk.port },
+    { host: SECOND_PORTAL, port: ep.disk.port }
+  ],
+  iqn: ep.disk.iqn,
+  lun: s.lun,
+  queueDepth: s.queueDepth,
+  blockBytes: s.blockBytes,
+  random: s.random,
+  warmupSeconds: warmup,
+  seconds,
+  mode,
+  policy: "round-robin"
+})
+
+/** multipath-load.ts in its own process: the device over both portals, or one plain path. */
+const runMultipath = (ep: Endpoints, s: MultipathScenario, mode: "multipath" | "single"): Promise<Figures> =>
+  runJson(
+    "multipath-load.ts",
+    [
+      ...(fromSource ? sourceArgs : ["--disable-warning=ExperimentalWarning"]),
+      MULTIPATH_LOAD,
+      JSON.stringify(multipathJob(ep, s, mode))
+    ],
+    ep.disk.pid
+  )
+
 interface Row {
   readonly scenario: Scenario
   readonly ours: Figures
@@ -620,6 +696,7 @@ const runEngine = async (): Promise<string> => {
   for (const [mode, bs] of [
     ["session", 4096],
     ["api", 4096],
+    ["paths", 4096],
     ["session", 65536]
   ] as const) {
     const runs: Array<{ cpuUsPerCommand: number; commandsPerSecond: number }> = []
@@ -633,7 +710,7 @@ const runEngine = async (): Promise<string> => {
     }
     if (runs.length === 0) continue
     lines.push(
-      `| ${mode === "api" ? "Scsi.read10 via the Pool (public API)" : "Session.execute"}, ${bs / 1024} KiB, QD32 | ${median(runs.map((r) => r.cpuUsPerCommand)).toFixed(2)} | ${Math.round(median(runs.map((r) => r.commandsPerSecond)))} |`
+      `| ${mode === "api" ? "Scsi.read10 via the Pool (public API)" : mode === "paths" ? "Scsi.read10 via a PathSet of two paths, round-robin (multipath)" : "Session.execute"}, ${bs / 1024} KiB, QD32 | ${median(runs.map((r) => r.cpuUsPerCommand)).toFixed(2)} | ${Math.round(median(runs.map((r) => r.commandsPerSecond)))} |`
     )
   }
   return lines.join("\n")
@@ -666,6 +743,7 @@ const main = async () => {
     execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" })
   }
   const instance = await Tgt.start({ targets: ["disk", "tuned"] })
+  Tgt.ensurePortal(instance.info.controlPort, SECOND_PORTAL, instance.info.port)
   const crc = await startCrcTarget()
   const stop = () => {
     crc.stop()
@@ -743,6 +821,25 @@ const main = async () => {
       if (row.floor !== undefined)
         console.log(`${"".padEnd(18)} Node floor (floor.ts, no library): ${figure(row.floor, s.metric)}`)
     }
+    const mpRows: Array<MultipathRow> = []
+    for (const s of multipathScenarios) {
+      if (only !== undefined && !only.includes(s.name)) continue
+      const two: Array<Figures> = []
+      const one: Array<Figures> = []
+      for (let r = 0; r < rounds; r++) {
+        // a different order every round (the machine drifts)
+        for (const mode of r % 2 === 0 ? (["multipath", "single"] as const) : (["single", "multipath"] as const)) {
+          ;(mode === "multipath" ? two : one).push(await runMultipath(ep, s, mode))
+        }
+      }
+      const row: MultipathRow = { scenario: s, two: summarize(two), one: summarize(one), twoAll: two, oneAll: one }
+      mpRows.push(row)
+      const k = (f: Figures) => (s.metric === "iops" ? f.iops : f.mibPerSec)
+      const unit = s.metric === "iops" ? "IOPS" : "MiB/s"
+      console.log(
+        `${s.name.padEnd(18)} 2 paths ${k(row.two)} ${unit} cpu ${cpuPerGiB(row.two).toFixed(2)} s/GiB | 1 path ${k(row.one)} ${unit} cpu ${cpuPerGiB(row.one).toFixed(2)} s/GiB | ratio ${ratio(k(row.two), k(row.one))} ${mpSpread(row)}   [2 paths ${two.map(k).join(", ")}; 1 path ${one.map(k).join(", ")}]`
+      )
+    }
     console.log("\ncodec micro-benchmark:")
     const codec = await runCodec()
     console.log(codec)
@@ -750,14 +847,30 @@ const main = async () => {
     const engine = await runEngine()
     console.log(engine)
     if (writeResults && only === undefined)
-      writeSection(quick ? "quick" : "full", render(ep, header, rows, codec, engine))
+      writeSection(quick ? "quick" : "full", render(ep, header, rows, mpRows, codec, engine))
   } finally {
     crc.stop()
     await instance.stop()
   }
 }
 
-const render = (ep: Endpoints, header: string, rows: ReadonlyArray<Row>, codec: string, engine: string): string => {
+/** The lowest and highest per-round ratio of two paths over one path. */
+const mpSpread = (r: MultipathRow): string => {
+  const n = Math.min(r.twoAll.length, r.oneAll.length)
+  if (n < 2) return ""
+  const k = (f: Figures) => (r.scenario.metric === "iops" ? f.iops : f.mibPerSec)
+  const rs = Array.from({ length: n }, (_, i) => k(r.twoAll[i]!) / k(r.oneAll[i]!))
+  return `(rounds ${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})`
+}
+
+const render = (
+  ep: Endpoints,
+  header: string,
+  rows: ReadonlyArray<Row>,
+  mpRows: ReadonlyArray<MultipathRow>,
+  codec: string,
+  engine: string
+): string => {
   const by = (name: string) => rows.find((r) => r.scenario.name === name)
   const lines: Array<string> = []
   lines.push(
@@ -836,6 +949,35 @@ const render = (ep: Endpoints, header: string, rows: ReadonlyArray<Row>, codec: 
     lines.push(
       `- ${r.scenario.name}: \`${c.ours}\`${c.libiscsi ? `; \`${c.libiscsi}\`` : ""}${r.scenario.floor === true ? `; \`node packages/node-transport/benchmark/floor.ts '${JSON.stringify({ ...floorJob({ ...ep[r.scenario.load.target], host: "127.0.0.1", port: 0 }, r.scenario.load) }).replace('"port":0', '"port":PORT')}'\`` : ""}`
     )
+  }
+  if (mpRows.length > 0) {
+    lines.push(
+      "",
+      "### Multipath: round-robin over two paths vs one path",
+      "",
+      `The disk target through 127.0.0.1:PORT and ${SECOND_PORTAL}:PORT (two sessions, two ISIDs, one tgtd) with the \`Multipath\` device, against \`Pool.target\` on 127.0.0.1:PORT; both run \`Scsi.read10\` through the public API, in alternating order every round.`,
+      "",
+      "| scenario | round-robin, 2 paths | 1 path | 2 paths / 1 path (per-round range) | CPU s/GiB (2 / 1) | peak RSS MB (2 / 1) | target's busy cores (2 / 1) |",
+      "|---|---|---|---|---|---|---|"
+    )
+    for (const r of mpRows) {
+      const m = r.scenario.metric
+      const cell = (f: Figures) => (m === "iops" ? `${f.iops} IOPS (${f.mibPerSec} MB/s)` : `${f.mibPerSec} MB/s`)
+      const k = (f: Figures) => (m === "iops" ? f.iops : f.mibPerSec)
+      lines.push(
+        `| ${r.scenario.title} | ${cell(r.two)} | ${cell(r.one)} | ${ratio(k(r.two), k(r.one))} ${mpSpread(r)} | ${cpuPerGiB(r.two).toFixed(2)} / ${cpuPerGiB(r.one).toFixed(2)} | ${r.two.maxRssMb} / ${r.one.maxRssMb} | ${busy(r.two)} / ${busy(r.one)} |`
+      )
+    }
+    lines.push("")
+    for (const r of mpRows) {
+      for (const mode of ["multipath", "single"] as const) {
+        lines.push(
+          `- ${r.scenario.name} (${mode === "multipath" ? "2 paths" : "1 path"}): \`node packages/node-transport/benchmark/multipath-load.ts '${JSON.stringify(
+            multipathJob(ep, r.scenario, mode)
+          ).replaceAll(`"port":${ep.disk.port}`, '"port":PORT')}'\``
+        )
+      }
+    }
   }
   lines.push("", "### Codec micro-benchmark (packages/core/benchmark/codec.ts)", "", "```", codec, "```", "")
   lines.push(

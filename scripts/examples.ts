@@ -88,6 +88,28 @@ try {
   )
   check("raw-cdb: an unknown opcode is a typed ILLEGAL REQUEST", raw.refused.startsWith("ILLEGAL REQUEST"))
 
+  // a second portal on the same tgtd (loopback, no setup): two paths to every target
+  Tgt.ensurePortal(target.info.controlPort, "127.0.0.2", target.info.port)
+  const mp = run("multipath.ts", [diskUrl, `127.0.0.2:${target.info.port}`]) as {
+    bytes: number
+    same: boolean
+    paths: ReadonlyArray<{ portal: string; state: string; commands: number }>
+  }
+  check(
+    "multipath: two active paths, both carried I/O, the data read back",
+    mp.same && mp.paths.length === 2 && mp.paths.every((p) => p.state === "active" && p.commands >= 16)
+  )
+  check(
+    "multipath: the data is in the backing file",
+    (() => {
+      const b = Buffer.alloc(mp.bytes)
+      const f = Fs.openSync(disk.path!, "r")
+      Fs.readSync(f, b, 0, mp.bytes, 0)
+      Fs.closeSync(f)
+      return b.every((x, i) => x === ((i * 31 + (i >> 12)) & 0xff))
+    })()
+  )
+
   const aborted = run("abort-signal.ts", [diskUrl]) as { outcome: string; nextRead: number }
   check(
     "abort-signal: the job was cancelled and the runtime kept serving",

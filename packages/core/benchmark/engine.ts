@@ -5,17 +5,18 @@
  * Data-In PDU (data and GOOD status, like tgtd) and delivers the answers of each turn as one chunk
  * (a socket read), in push mode, like the Node transport.
  *
- *   node packages/core/benchmark/engine.ts [QD] [BLOCK_BYTES] [SECONDS] [session|api]
+ *   node packages/core/benchmark/engine.ts [QD] [BLOCK_BYTES] [SECONDS] [session|api|paths]
  *
  * `session` (default) drives `Session.execute` like packages/node-transport/benchmark/load.ts;
  * `api` drives the public API like `iscsi bench`: `Scsi.read10(lun, lba, n, { into })` on the
- * `ScsiTransport` of a `Pool` layer (recovery on, the default retry schedule).
+ * `ScsiTransport` of a `Pool` layer (recovery on, the default retry schedule); `paths` does the
+ * same on a `PathSet` of two in-memory portals, round-robin (what multipath adds per command).
  *
  * Prints µs of CPU per command (process.cpuUsage, user + system; no syscalls run here, so it is
  * all JavaScript, V8 and GC) and commands per second. `npm run bench` runs it for 4 KiB and 64 KiB
  * at queue depth 32; compare runs of one machine, not machines.
  */
-import { Negotiation, Pdu, Pool, ScsiTransport, Session, TextKeys, Transport } from "@effect-iscsi/core"
+import { Negotiation, PathSet, Pdu, Pool, ScsiTransport, Session, TextKeys, Transport } from "@effect-iscsi/core"
 import { Scsi } from "@effect-iscsi/scsi"
 import type { Channel, Receiver } from "@effect-iscsi/core/Transport"
 import * as Effect from "effect/Effect"
@@ -24,7 +25,7 @@ import * as Layer from "effect/Layer"
 const queueDepth = Number(process.argv[2] ?? 32)
 const blockBytes = Number(process.argv[3] ?? 4096)
 const seconds = Number(process.argv[4] ?? 3)
-const mode = process.argv[5] === "api" ? "api" : "session"
+const mode = process.argv[5] === "api" || process.argv[5] === "paths" ? process.argv[5] : "session"
 const WARMUP_MS = 1000
 
 const u32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
@@ -254,11 +255,28 @@ const viaSession = Effect.gen(function* () {
   )
 }).pipe(Effect.scoped, Effect.provide(layer))
 
-const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { blockSize: 512, into: buf })).pipe(
+// the in-memory target answers no READ CAPACITY: the block size is given
+const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { into: buf, blockSize: 512 })).pipe(
   Effect.provide(Pool.layerTarget(sessionConfig).pipe(Layer.provide(layer)))
 )
 
-const program = mode === "api" ? viaApi : viaSession
+const viaPaths = Effect.gen(function* () {
+  const pool = yield* Pool.make()
+  const paths = yield* PathSet.make(pool, {
+    target: sessionConfig,
+    portals: [
+      { host: "memory", port: 0 },
+      { host: "memory", port: 1 }
+    ]
+  })
+  return yield* Effect.provideService(
+    drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { into: buf, blockSize: 512 })),
+    ScsiTransport.ScsiTransport,
+    paths
+  )
+}).pipe(Effect.scoped, Effect.provide(layer))
+
+const program = mode === "api" ? viaApi : mode === "paths" ? viaPaths : viaSession
 
 Effect.runPromise(program).then(
   (r) => {

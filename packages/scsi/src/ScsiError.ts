@@ -144,6 +144,27 @@ export class InvalidArgument extends Data.TaggedError("InvalidArgument")<{ reado
   }
 }
 
+/**
+ * Two paths that should reach one logical unit reach different ones: the logical unit (and target
+ * device) designators of VPD 83h differ between them, so the second is kept out of the multipath
+ * device (`Multipath`). Both portals and both designator lists are named.
+ */
+export class PathIdentityMismatch extends Data.TaggedError("PathIdentityMismatch")<{
+  readonly lun: number
+  /** The path kept out, `host:port`. */
+  readonly portal: string
+  /** Its designators, as `association type: value` lines. */
+  readonly designators: ReadonlyArray<string>
+  /** The path the device was opened through first. */
+  readonly referencePortal: string
+  readonly referenceDesignators: ReadonlyArray<string>
+  readonly message: string
+}> {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
 export type ScsiErrorReason =
   | CheckCondition
   | Miscompare
@@ -157,6 +178,7 @@ export type ScsiErrorReason =
   | MalformedResponse
   | OutOfRange
   | InvalidArgument
+  | PathIdentityMismatch
 
 /** The error of every SCSI-layer operation. Match on `error.reason._tag`. */
 export class ScsiError extends Data.TaggedError("ScsiError")<{

@@ -28,6 +28,19 @@
  * Text, TMF, Logout. Every PDU the target received is recorded (`received`) so tests can assert on
  * bytes.
  *
+ * Several portals (`portals`, for multipath tests): the target listens on that many loopback ports,
+ * each a target port of its own (relative target port identifier i + 1); a test can take one down
+ * and bring it back (`setPortalDown`). INQUIRY answers VPD pages 00h, 80h and 83h: the logical unit's
+ * designators (an NAA and a T10 vendor ID derived from `deviceId` and the LUN, the same through
+ * every portal unless a test gives a portal another identity with `setDeviceId`) and the port's
+ * relative target port and target port group. With `alua` the standard data says TPGS 01b (implicit
+ * ALUA), REPORT TARGET PORT GROUPS answers every group's asymmetric access state, commands that a
+ * standby, unavailable or transitioning port may not serve get NOT READY 04/0B, 04/0C or 04/0A, and
+ * `setAccessState` changes a group's state and raises UNIT ATTENTION 2A/06 (asymmetric access state
+ * changed) on every session, reported on its next command to each logical unit (SPC-5 §5.16).
+ * `raiseUnitAttention` queues any other one; `powerOnUnitAttention` gives every new session 29/00
+ * on each logical unit, as tgt does.
+ *
  * Not here: ERL > 0, SNACK, a real task set (delivered commands complete synchronously, in delivery
  * order; TMFs other than ABORT TASK touch nothing), MaxConnections enforcement, redirects, anything
  * a test did not ask for. RFC 7143 §6 (login), §11 (PDUs) from the target's side.
@@ -145,6 +158,32 @@ export interface Options {
   readonly loginHandler?: ((conn: FakeConnection, pdu: P.LoginRequest) => boolean | void) | undefined
   /** Called when a connection is accepted (before any byte). */
   readonly onConnect?: ((conn: FakeConnection) => void) | undefined
+  /** Loopback ports to listen on (default 1), each a target port: see `addresses`, `setPortalDown`. */
+  readonly portals?: number | undefined
+  /** What the logical units' VPD 83h designators derive from (default: the target name). */
+  readonly deviceId?: string | undefined
+  /** Implicit ALUA (TPGS 01b) with target port groups per portal and their access states. */
+  readonly alua?: AluaOptions | boolean | undefined
+  /** Every new session starts with UNIT ATTENTION 29/00 (power on) pending on each logical unit (as tgt). */
+  readonly powerOnUnitAttention?: boolean | undefined
+}
+
+/** ASYMMETRIC ACCESS STATE codes (SPC-5 §6.37). */
+export const AccessState = {
+  ActiveOptimized: 0x0,
+  ActiveNonOptimized: 0x1,
+  Standby: 0x2,
+  Unavailable: 0x3,
+  Transitioning: 0xf
+} as const
+
+export interface AluaOptions {
+  /** The target port group of each portal, by index (default: portal i in group i + 1). */
+  readonly groups?: ReadonlyArray<number> | undefined
+  /** Initial access state per group (default active/optimized). */
+  readonly states?: Readonly<Record<number, number>> | undefined
+  /** Groups with the PREF bit. */
+  readonly preferred?: ReadonlyArray<number> | undefined
 }
 
 /** A PDU the target received (or lost in transit), with the connection's CID and session's TSIH. */
@@ -153,6 +192,8 @@ export interface Received {
   /** 0 during login. */
   readonly tsih: number
   readonly pdu: P.Pdu
+  /** The portal (by index) it arrived on. */
+  readonly portal: number
 }
 
 /** The target: listening socket, the session table, the RAM disks and the record. */
@@ -172,6 +213,18 @@ export class FakeTarget {
   readonly dropped: Array<Received> = []
   port = 0
   readonly host = "127.0.0.1"
+  /** Every portal's port (`port` is the first). */
+  readonly ports: Array<number> = []
+  /** The listeners of the portals after the first. */
+  readonly servers: Array<Net.Server> = []
+  /** What VPD 83h's logical unit designators derive from; `setDeviceId` overrides it per portal. */
+  deviceId: string
+  private readonly portalDeviceIds = new Map<number, string>()
+  private readonly down = new Set<number>()
+  /** ALUA: each portal's target port group, each group's state, the preferred groups (undefined: no ALUA). */
+  readonly alua:
+    | { readonly groups: ReadonlyArray<number>; readonly states: Map<number, number>; readonly preferred: Set<number> }
+    | undefined
   private defaultWindow: number
 
   constructor(
@@ -186,6 +239,78 @@ export class FakeTarget {
         : options.luns.map((l) => new RamDisk(l.lun, l.blocks, l.blockSize ?? 512))
     this.defaultWindow = options.window ?? 32
     this.orderedDelivery = options.orderedDelivery ?? false
+    this.deviceId = options.deviceId ?? this.targetName
+    const portals = options.portals ?? 1
+    if (options.alua !== undefined && options.alua !== false) {
+      const a = options.alua === true ? {} : options.alua
+      const groups = Array.from({ length: portals }, (_, i) => a.groups?.[i] ?? i + 1)
+      const states = new Map<number, number>()
+      for (const g of groups) states.set(g, a.states?.[g] ?? AccessState.ActiveOptimized)
+      this.alua = { groups, states, preferred: new Set(a.preferred ?? []) }
+    }
+  }
+
+  /** Every portal's address, by index. */
+  get addresses(): ReadonlyArray<{ readonly host: string; readonly port: number }> {
+    return this.ports.map((port) => ({ host: this.host, port }))
+  }
+
+  /** The logical unit identity a portal shows (VPD 83h). */
+  deviceIdOf(portal: number): string {
+    return this.portalDeviceIds.get(portal) ?? this.deviceId
+  }
+
+  /** Make one portal lead to another logical unit identity (undefined: the target's again). */
+  setDeviceId(portal: number, id: string | undefined): void {
+    if (id === undefined) this.portalDeviceIds.delete(portal)
+    else this.portalDeviceIds.set(portal, id)
+  }
+
+  /** Is this portal taken down (`setPortalDown`)? */
+  isDown(portal: number): boolean {
+    return this.down.has(portal)
+  }
+
+  /**
+   * Take a portal down (its connections are reset, new ones reset as they arrive) or bring it back:
+   * a path that dies and returns.
+   */
+  setPortalDown(portal: number, down: boolean): void {
+    if (!down) {
+      this.down.delete(portal)
+      return
+    }
+    this.down.add(portal)
+    for (const c of this.connections) if (c.portal === portal && !c.socket.destroyed) c.reset()
+  }
+
+  /** The target port group of a portal (ALUA), undefined without ALUA. */
+  groupOf(portal: number): number | undefined {
+    return this.alua?.groups[portal]
+  }
+
+  /** The asymmetric access state a portal's group is in (active/optimized without ALUA). */
+  accessStateOf(portal: number): number {
+    const g = this.groupOf(portal)
+    return g === undefined ? AccessState.ActiveOptimized : (this.alua!.states.get(g) ?? AccessState.ActiveOptimized)
+  }
+
+  /**
+   * Change a target port group's asymmetric access state; unless told otherwise, every live
+   * session gets UNIT ATTENTION 2A/06 (asymmetric access state changed) on each logical unit.
+   */
+  setAccessState(group: number, state: number, options?: { readonly unitAttention?: boolean | undefined }): void {
+    if (this.alua === undefined) throw new Error("setAccessState: the target was made without alua")
+    this.alua.states.set(group, state)
+    if (options?.unitAttention !== false) this.raiseUnitAttention(0x2a, 0x06)
+  }
+
+  /** Queue a UNIT ATTENTION on every live session, for each logical unit. */
+  raiseUnitAttention(asc: number, ascq: number): void {
+    for (const s of this.table.live) {
+      if (s.sessionType !== "Normal") continue
+      for (const disk of this.luns) s.unitAttentions.push({ disk, asc, ascq })
+    }
   }
 
   get address(): { readonly host: string; readonly port: number } {
@@ -266,7 +391,9 @@ export class FakeTarget {
   close(): Promise<void> {
     for (const s of this.table.live) this.table.end(s, "target closed")
     for (const c of this.connections) if (!c.socket.destroyed) c.socket.destroy()
-    return new Promise((resolve) => this.server.close(() => resolve()))
+    return Promise.all(
+      [this.server, ...this.servers].map((srv) => new Promise<void>((resolve) => srv.close(() => resolve())))
+    ).then(() => undefined)
   }
 }
 
@@ -275,24 +402,42 @@ export const start = (options: Options = {}): Promise<FakeTarget> =>
   new Promise((resolve, reject) => {
     const server = Net.createServer()
     const target = new FakeTarget(options, server)
-    server.on("connection", (socket) => {
+    const accept = (portal: number) => (socket: Net.Socket) => {
+      socket.on("error", () => {})
+      if (target.isDown(portal)) {
+        socket.resetAndDestroy()
+        return
+      }
       socket.setNoDelay(true)
       const conn = new FakeConnection(target, socket)
+      conn.portal = portal
       target.connections.push(conn)
-      socket.on("error", () => {})
       socket.on("close", () => {
         conn.phase = "closed"
         target.detach(conn)
       })
       options.onConnect?.(conn)
       socket.on("data", (chunk: Buffer) => conn.onData(chunk))
-    })
-    server.on("error", reject)
-    server.listen(options.port ?? 0, "127.0.0.1", () => {
-      const a = server.address()
-      target.port = typeof a === "object" && a !== null ? a.port : 0
-      resolve(target)
-    })
+    }
+    const listen = (srv: Net.Server, port: number, portal: number): Promise<number> =>
+      new Promise((ok, fail) => {
+        srv.on("connection", accept(portal))
+        srv.once("error", fail)
+        srv.listen(port, "127.0.0.1", () => {
+          const a = srv.address()
+          ok(typeof a === "object" && a !== null ? a.port : 0)
+        })
+      })
+    const more = Array.from({ length: Math.max(0, (options.portals ?? 1) - 1) }, () => Net.createServer())
+    target.servers.push(...more)
+    Promise.all([listen(server, options.port ?? 0, 0), ...more.map((srv, i) => listen(srv, 0, i + 1))]).then(
+      (ports) => {
+        target.port = ports[0]!
+        target.ports.push(...ports)
+        resolve(target)
+      },
+      reject
+    )
   })
 
 /** A fake target for the current scope (closed with it). */

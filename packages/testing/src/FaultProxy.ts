@@ -8,6 +8,10 @@
  * Offsets count the bytes of one direction of one connection from its first byte ("up" is
  * initiator → target, "down" is target → initiator), login included.
  *
+ * Whole-path faults, for multipath tests: `kill()` resets every open connection and refuses new
+ * ones (accepted, then reset at once) until `restore()`; `freeze()` holds every byte in both
+ * directions of the open connections (a path that went silent) until `thaw()` or `kill()`.
+ *
  * Not here: anything iSCSI (the proxy never parses PDUs), traffic to anything but loopback.
  */
 import * as Effect from "effect/Effect"
@@ -28,6 +32,8 @@ export type Plan = (index: number) => ReadonlyArray<Fault>
 
 export interface Counters {
   connections: number
+  /** Connections refused (reset at once) while killed. */
+  refused: number
   drops: number
   resets: number
   stalls: number
@@ -59,7 +65,7 @@ class Pipe {
   ) {}
 
   push(chunk: Uint8Array): void {
-    if (this.timer !== undefined || Date.now() < this.stalledUntil) {
+    if (this.proxy.frozen || this.timer !== undefined || Date.now() < this.stalledUntil) {
       this.queue.push(chunk)
       return
     }
@@ -133,6 +139,14 @@ class Pipe {
     this.to.write(data)
   }
 
+  /** Forward what a freeze held back. */
+  flush(): void {
+    if (this.timer !== undefined || Date.now() < this.stalledUntil) return
+    const q = this.queue
+    this.queue = []
+    for (const c of q) this.push(c)
+  }
+
   stop(): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
@@ -143,6 +157,7 @@ class Pipe {
 export class FaultProxy {
   readonly counters: Counters = {
     connections: 0,
+    refused: 0,
     drops: 0,
     resets: 0,
     stalls: 0,
@@ -154,7 +169,12 @@ export class FaultProxy {
   port = 0
   readonly host = "127.0.0.1"
   plan: Plan
+  /** While true, new connections are reset as they arrive (`kill`, `restore`). */
+  refusing = false
+  /** While true, no byte moves on the open connections (`freeze`, `thaw`). */
+  frozen = false
   private readonly sockets = new Set<Net.Socket>()
+  private readonly pipes = new Set<Pipe>()
 
   constructor(
     readonly options: Options,
@@ -183,8 +203,37 @@ export class FaultProxy {
     for (const s of this.sockets) s.destroy()
   }
 
+  /** The path dies: reset every open connection (RST) and refuse new ones until `restore()`. */
+  kill(): void {
+    this.refusing = true
+    this.frozen = false
+    for (const s of this.sockets) if (!s.destroyed) s.resetAndDestroy()
+  }
+
+  /** The path is back: accept connections again. */
+  restore(): void {
+    this.refusing = false
+  }
+
+  /** The path goes silent: hold every byte of the open connections (new ones too) until `thaw()`. */
+  freeze(): void {
+    this.frozen = true
+  }
+
+  /** Let the held bytes through, in order. */
+  thaw(): void {
+    this.frozen = false
+    for (const p of this.pipes) p.flush()
+  }
+
   /** @internal */
   accept(client: Net.Socket): void {
+    if (this.refusing) {
+      this.counters.refused++
+      client.on("error", () => {})
+      client.resetAndDestroy()
+      return
+    }
     const index = this.counters.connections++
     const faults = [...this.plan(index)]
     const upstream = Net.connect({ host: this.options.upstream.host, port: this.options.upstream.port })
@@ -198,6 +247,8 @@ export class FaultProxy {
       dead = true
       up.stop()
       down.stop()
+      this.pipes.delete(up)
+      this.pipes.delete(down)
       for (const s of [client, upstream]) {
         if (s.destroyed) continue
         if (reset) s.resetAndDestroy()
@@ -220,6 +271,8 @@ export class FaultProxy {
       this,
       kill
     )
+    this.pipes.add(up)
+    this.pipes.add(down)
     client.on("data", (c: Buffer) => up.push(c))
     upstream.on("data", (c: Buffer) => down.push(c))
     for (const s of [client, upstream]) {
@@ -240,7 +293,7 @@ export class FaultProxy {
 /** Start a proxy to `options.upstream` on a free loopback port. */
 export const start = (options: Options): Promise<FaultProxy> =>
   new Promise((resolve, reject) => {
-    if (options.upstream.host !== "127.0.0.1" && options.upstream.host !== "localhost") {
+    if (!/^127\.\d+\.\d+\.\d+$/.test(options.upstream.host) && options.upstream.host !== "localhost") {
       reject(new Error("the fault proxy only forwards to loopback"))
       return
     }

@@ -73,6 +73,8 @@ export class FakeConnection {
   private chapState: { id: number; challenge: Uint8Array } | undefined
   /** Set when the initiator broke framing (garbage toward the target). */
   framingError: unknown
+  /** The portal (by index) the connection arrived on: its target port is portal + 1. */
+  portal = 0
 
   constructor(
     readonly target: FakeTarget,
@@ -276,12 +278,12 @@ export class FakeConnection {
       if (this.phase === "full" && isCommand(pdu) && t.options.dropCommand?.(this, pdu) === true) {
         // lost in transit: the target never sees it (the predicate may also reset the connection)
         this.dropped.push(pdu)
-        t.dropped.push({ cid: this.cid, tsih: this.tsih, pdu })
+        t.dropped.push({ cid: this.cid, tsih: this.tsih, pdu, portal: this.portal })
         if (this.session !== undefined) this.session.dropped++
         continue
       }
       this.received.push(pdu)
-      t.received.push({ cid: this.cid, tsih: this.tsih, pdu })
+      t.received.push({ cid: this.cid, tsih: this.tsih, pdu, portal: this.portal })
       if (this.phase === "login") this.onLogin(pdu)
       else this.onFull(pdu)
     }
@@ -432,6 +434,9 @@ export class FakeConnection {
         evict: t.options.evict ?? "fin"
       })
       s.time2Retain = this.time2Retain
+      if (t.options.powerOnUnitAttention === true && s.sessionType === "Normal") {
+        for (const disk of t.luns) s.unitAttentions.push({ disk, asc: 0x29, ascq: 0x00 })
+      }
     } else {
       const joining = this.joining
       if (joining === undefined || joining.ended !== undefined) return undefined
@@ -639,16 +644,42 @@ export class FakeConnection {
     }
     const disk = t.diskFor(cmd.lun)
     if (op === 0x12) {
-      // INQUIRY (standard data only; peripheral qualifier 011b for a LUN that is not there)
+      if ((cdb[1]! & 1) !== 0) {
+        // INQUIRY with EVPD: pages 00h, 80h, 83h
+        const page = disk === undefined ? undefined : vpdPage(t, this.portal, disk, cdb[2]!)
+        if (page === undefined) return this.checkCondition(cmd.itt, 5, 0x24, 0) // INVALID FIELD IN CDB
+        return this.readReply(cmd, clip(page, (cdb[3]! << 8) | cdb[4]!))
+      }
+      // INQUIRY (standard data; peripheral qualifier 011b for a LUN that is not there)
       const d = new Uint8Array(36)
       if (disk === undefined) d[0] = 0x7f
       d[2] = 6
       d[3] = 2
       d[4] = 31
+      if (t.alua !== undefined) d[5] = 0x10 // TPGS 01b: implicit ALUA
       d.set(new TextEncoder().encode("EFFECT  FAKETARGET      0001"), 8)
       return this.readReply(cmd, d)
     }
     if (disk === undefined) return this.checkCondition(cmd.itt, 5, 0x25, 0) // LOGICAL UNIT NOT SUPPORTED
+    // a pending Unit Attention of this nexus on this logical unit goes first (not for REQUEST SENSE)
+    const pending = this.session?.unitAttentions
+    if (pending !== undefined && op !== 0x03) {
+      const i = pending.findIndex((u) => u.disk === disk)
+      if (i >= 0) {
+        const [ua] = pending.splice(i, 1)
+        return this.checkCondition(cmd.itt, 6, ua!.asc, ua!.ascq)
+      }
+    }
+    if (op === 0xa3 && (cdb[1]! & 0x1f) === 0x0a && t.alua !== undefined) {
+      // REPORT TARGET PORT GROUPS: answered in any access state
+      return this.readReply(cmd, clip(targetPortGroups(t, (cdb[1]! & 0xe0) === 0x20), u32(cdb, 6)))
+    }
+    // what a port in standby, unavailable or transitioning state may not do (SPC-5 §5.16.2.4)
+    const access = t.accessStateOf(this.portal)
+    if (access !== 0 && access !== 1 && op !== 0x03) {
+      const ascq = access === 2 ? 0x0b : access === 3 ? 0x0c : 0x0a
+      return this.checkCondition(cmd.itt, 2, 0x04, ascq)
+    }
     switch (op) {
       case 0x00: // TEST UNIT READY
         return this.respond(cmd.itt)
@@ -736,6 +767,70 @@ const deliver = (conn: FakeConnection, pdu: P.Pdu): void => {
   if (conn.target.options.handler?.(conn, pdu) === true) return
   conn.defaultFull(pdu)
 }
+
+/** The VPD page `page` of `disk` as seen through `portal` (00h, 80h, 83h), undefined for others. */
+const vpdPage = (t: FakeTarget, portal: number, disk: RamDisk, page: number): Uint8Array | undefined => {
+  const id = `${t.deviceIdOf(portal)}/${disk.lun}`
+  const body: Array<number> = []
+  switch (page) {
+    case 0x00:
+      body.push(0x00, 0x80, 0x83)
+      break
+    case 0x80:
+      body.push(...new TextEncoder().encode(hashHex(id, 8).toUpperCase()))
+      break
+    case 0x83: {
+      const designator = (codeSet: number, assocType: number, value: ReadonlyArray<number>, piv = false) =>
+        body.push(((piv ? 5 : 0) << 4) | codeSet, (piv ? 0x80 : 0) | assocType, 0, value.length, ...value)
+      // logical unit: NAA 6 (IEEE registered extended) and a T10 vendor ID, from the identity
+      const naa = [...hashBytes(id, 16)]
+      naa[0] = 0x60 | (naa[0]! & 0x0f)
+      designator(1, 0x03, naa)
+      designator(2, 0x01, [...new TextEncoder().encode(`EFFECT  ${hashHex(id, 12)}`)])
+      // target port: its relative target port identifier and (ALUA) its target port group
+      designator(1, 0x14, [0, 0, (portal + 1) >> 8, (portal + 1) & 0xff], true)
+      const group = t.groupOf(portal)
+      if (group !== undefined) designator(1, 0x15, [0, 0, group >> 8, group & 0xff], true)
+      break
+    }
+    default:
+      return undefined
+  }
+  const d = new Uint8Array(4 + body.length)
+  d[1] = page
+  d[2] = body.length >> 8
+  d[3] = body.length & 0xff
+  d.set(body, 4)
+  return d
+}
+
+/** REPORT TARGET PORT GROUPS parameter data (length-only, or the extended header). */
+const targetPortGroups = (t: FakeTarget, extended: boolean): Uint8Array => {
+  const alua = t.alua!
+  const body: Array<number> = []
+  for (const group of [...new Set(alua.groups)].sort((a, b) => a - b)) {
+    const ports = alua.groups.flatMap((g, i) => (g === group ? [i + 1] : []))
+    const state = alua.states.get(group) ?? 0
+    // supported: T_SUP, U_SUP, S_SUP, AN_SUP, AO_SUP
+    body.push((alua.preferred.has(group) ? 0x80 : 0) | state, 0x8f, group >> 8, group & 0xff, 0, 0x02, 0, ports.length)
+    for (const p of ports) body.push(0, 0, p >> 8, p & 0xff)
+  }
+  const header = extended ? 8 : 4
+  const d = new Uint8Array(header + body.length)
+  const length = d.length - 4
+  d[0] = length >>> 24
+  d[1] = length >>> 16
+  d[2] = length >>> 8
+  d[3] = length
+  if (extended) d[4] = 0x10 // FORMAT TYPE 001b
+  d.set(body, header)
+  return d
+}
+
+const hashBytes = (s: string, n: number): Uint8Array =>
+  new Uint8Array(Crypto.createHash("sha256").update(s).digest()).subarray(0, n)
+
+const hashHex = (s: string, n: number): string => Buffer.from(hashBytes(s, n)).toString("hex").slice(0, n)
 
 /** Parameter data cut to the CDB's ALLOCATION LENGTH. */
 const clip = (data: Uint8Array, allocationLength: number): Uint8Array => data.subarray(0, allocationLength)

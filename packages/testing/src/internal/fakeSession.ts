@@ -26,6 +26,7 @@
 import * as Serial from "@effect-iscsi/core/Serial"
 import type * as P from "@effect-iscsi/core/PduTypes"
 import type { FakeConnection } from "./fakeConnection.ts"
+import type { RamDisk } from "./fakeDisk.ts"
 
 /** The PDUs numbered by CmdSN (RFC 7143 §3.2.2.1): what ordered delivery orders. */
 export type CommandPdu = P.ScsiCommand | P.NopOut | P.TaskManagementRequest | P.TextRequest | P.LogoutRequest
@@ -73,6 +74,12 @@ export class FakeSession {
   time2Retain = 0
   /** @internal the DefaultTime2Retain timer while the session has no connection. */
   retainTimer: ReturnType<typeof setTimeout> | undefined
+  /**
+   * Unit Attention conditions pending on this I_T nexus, per logical unit (its RAM disk), oldest
+   * first: each is reported once, on the next command to that logical unit other than INQUIRY,
+   * REPORT LUNS and REQUEST SENSE (SAM-5 §5.14).
+   */
+  readonly unitAttentions: Array<{ readonly disk: RamDisk; readonly asc: number; readonly ascq: number }> = []
 
   constructor(
     readonly sessionType: "Normal" | "Discovery",
