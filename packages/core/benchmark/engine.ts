@@ -254,7 +254,7 @@ const viaSession = Effect.gen(function* () {
   )
 }).pipe(Effect.scoped, Effect.provide(layer))
 
-const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { into: buf })).pipe(
+const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { blockSize: 512, into: buf })).pipe(
   Effect.provide(Pool.layerTarget(sessionConfig).pipe(Layer.provide(layer)))
 )
 
