@@ -312,6 +312,11 @@ export const make = (
               yield* clearUnitAttentions(next.session)
               publish({ _tag: "Recovered", generation, attempts: n, tsih: next.session.info.tsih })
               telemetry?.recovery("recovered")
+              yield* Effect.annotateCurrentSpan({
+                "iscsi.recovery.outcome": "recovered",
+                "iscsi.recovery.attempts": n,
+                "iscsi.tsih": next.session.info.tsih
+              })
               yield* log(Effect.logWarning("session reinstated"), {
                 attempts: n,
                 tsih: next.session.info.tsih,
@@ -321,6 +326,7 @@ export const make = (
             }
             const failure = errorOf(exit.cause, "session reinstatement failed")
             publish({ _tag: "RecoveryAttemptFailed", generation, attempt: n, error: failure })
+            yield* Effect.annotateCurrentSpan({ "iscsi.recovery.attempts": n, "iscsi.recovery.outcome": "failed" })
             yield* log(Effect.logDebug("session reinstatement attempt failed"), {
               attempt: n,
               status: Telemetry.loginStatus(failure),
@@ -359,7 +365,20 @@ export const make = (
               })
             }
           }).pipe(Effect.andThen(Deferred.done(done, exit)))
-        yield* Effect.forkIn(Effect.exit(attempt).pipe(Effect.flatMap(finish)), parent)
+        const traced = attempt.pipe(
+          Effect.withSpan("ManagedSession.recover", {
+            root: true,
+            attributes: {
+              "iscsi.target": endpoint.target,
+              "iscsi.portal": endpoint.portal,
+              "iscsi.isid": logLabels.isid,
+              "iscsi.recovery.generation": generation,
+              "iscsi.recovery.reason": error.reason._tag,
+              "iscsi.recovery.error": error.reason.message
+            }
+          })
+        )
+        yield* Effect.forkIn(Effect.exit(traced).pipe(Effect.flatMap(finish)), parent)
       })
 
     /**

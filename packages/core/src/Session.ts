@@ -223,6 +223,7 @@ const completionToEffect =
     resume(r._tag === "ok" ? Effect.succeed(r.value) : Effect.fail(r.error))
 
 const TMF_RESPONSES: Record<number, string> = {
+  0: "function complete",
   1: "task does not exist",
   2: "LUN does not exist",
   3: "task still allegiant",
@@ -797,6 +798,17 @@ const watchHoles = (s: Shell, oldest: number | undefined): Effect.Effect<void> |
 
 // ---- task management, text, logout ---------------------------------------------------------------
 
+const TMF_NAMES: Record<number, string> = {
+  1: "ABORT TASK",
+  2: "ABORT TASK SET",
+  3: "CLEAR ACA",
+  4: "CLEAR TASK SET",
+  5: "LOGICAL UNIT RESET",
+  6: "TARGET WARM RESET",
+  7: "TARGET COLD RESET",
+  8: "TASK REASSIGN"
+}
+
 const taskManagement =
   (s: Shell): Session["taskManagement"] =>
   (fn, options = {}) =>
@@ -805,6 +817,7 @@ const taskManagement =
       const lun = typeof lunOpt === "bigint" ? lunOpt : Lun.encode(lunOpt)
       return tmfRaw(s, fn, lun, options.referencedTaskTag ?? RESERVED_TAG, options.refCmdSN ?? s.state.cmdSN)
     }).pipe(
+      Effect.tap((response) => Effect.annotateCurrentSpan("iscsi.tmf.response", TMF_RESPONSES[response] ?? response)),
       Effect.flatMap((response) =>
         response === 0
           ? Effect.void
@@ -818,7 +831,14 @@ const taskManagement =
               )
             )
       ),
-      Effect.withSpan("Session.taskManagement")
+      Effect.withSpan("Session.taskManagement", {
+        attributes: {
+          "iscsi.target": s.logLabels.target,
+          "iscsi.portal": s.logLabels.portal,
+          "iscsi.tmf.function": TMF_NAMES[fn] ?? fn,
+          ...(options.lun !== undefined ? { "scsi.lun": String(options.lun) } : {})
+        }
+      })
     )
 
 const text = (s: Shell) => (pairs: ReadonlyArray<TextKeys.Pair>) =>
