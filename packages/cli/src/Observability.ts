@@ -23,6 +23,7 @@
 import * as Telemetry from "@effect-iscsi/core/Telemetry"
 import * as Scsi from "@effect-iscsi/scsi/Scsi"
 import * as Flag from "effect/cli/Flag"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -90,8 +91,12 @@ const otlpLayer = (env: Env, version: string): Layer.Layer<OtlpExporter.Flusher>
       ])
       const serialization =
         env.OTEL_EXPORTER_OTLP_PROTOCOL === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf
+      // OTEL_{TRACES,METRICS,LOGS}_EXPORTER default to "otlp" (as in OpenTelemetry's SDKs)
+      const config = ConfigProvider.fromEnv({
+        env: { OTEL_TRACES_EXPORTER: "otlp", OTEL_METRICS_EXPORTER: "otlp", OTEL_LOGS_EXPORTER: "otlp", ...env }
+      })
       return Otlp.layerFromConfig({ resource: { serviceName: "iscsi", serviceVersion: version } }).pipe(
-        Layer.provide([serialization, FetchHttpClient.layer])
+        Layer.provide([serialization, FetchHttpClient.layer, ConfigProvider.layer(config)])
       )
     })
   )
