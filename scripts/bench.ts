@@ -582,18 +582,21 @@ const runVariants = async (ep: Endpoints, s: Scenario): Promise<VariantRow> => {
   return { scenario: s, runs }
 }
 
+/** The initiator's CPU per I/O (µs), over the measured window: steadier than IOPS on a busy machine. */
+const cpuUsPerIo = (f: Figures): number => (1e6 * f.cpuSeconds) / (f.iops * seconds)
+
 const variantTable = (v: VariantRow): string => {
   const variants = v.scenario.variants!
   const base = v.runs[0]!
   const lines = [
-    `| ${v.scenario.title} | IOPS (median) | vs ${variants[0]!.label} (per-round range) | CPU s/GiB | p50 µs | p99 µs |`,
+    `| ${v.scenario.title} | IOPS (median) | vs ${variants[0]!.label} (per-round range) | initiator CPU µs per I/O (median) | p50 µs | p99 µs |`,
     "|---|---|---|---|---|---|"
   ]
   variants.forEach((variant, i) => {
     const f = summarize(v.runs[i]!)
     const rs = v.runs[i]!.map((x, r) => x.iops / base[r]!.iops)
     lines.push(
-      `| ${variant.label}${variant.flags.length > 0 ? ` (\`${variant.flags.join(" ").replace("PORT", "P")}\`)` : ""} | ${f.iops} | ${i === 0 ? "–" : `${(f.iops / summarize(base).iops).toFixed(3)}× (rounds ${Math.min(...rs).toFixed(3)}–${Math.max(...rs).toFixed(3)})`} | ${cpuPerGiB(f).toFixed(2)} | ${f.p50Us} | ${f.p99Us} |`
+      `| ${variant.label}${variant.flags.length > 0 ? ` (\`${variant.flags.join(" ").replace("PORT", "P")}\`)` : ""} | ${f.iops} | ${i === 0 ? "–" : `${(f.iops / summarize(base).iops).toFixed(3)}× (rounds ${Math.min(...rs).toFixed(3)}–${Math.max(...rs).toFixed(3)})`} | ${median(v.runs[i]!.map(cpuUsPerIo)).toFixed(1)} | ${f.p50Us} | ${f.p99Us} |`
     )
   })
   return lines.join("\n")
@@ -804,7 +807,7 @@ const main = async () => {
           `${s.name.padEnd(18)} ${s.variants
             .map(
               (x, i) =>
-                `${x.label} ${summarize(v.runs[i]!).iops} IOPS${i === 0 ? "" : ` (${ratio(summarize(v.runs[i]!).iops, base.iops)})`}`
+                `${x.label} ${summarize(v.runs[i]!).iops} IOPS${i === 0 ? "" : ` (${ratio(summarize(v.runs[i]!).iops, base.iops)})`} ${median(v.runs[i]!.map(cpuUsPerIo)).toFixed(1)} µs CPU/IO`
             )
             .join(
               " | "

@@ -429,6 +429,9 @@ const retrying = (
     }
   })
 
+/** The outcome label of a call that succeeded (core's `Telemetry.OK`). */
+const OK = "ok"
+
 class CommandImpl implements Command {
   readonly lun: number
   readonly cdb: Result.Result<Uint8Array, ScsiError.ScsiError>
@@ -489,8 +492,6 @@ class CommandImpl implements Command {
     }
   }
 }
-
-const OK = "ok"
 
 /** Decode the data of a finished command. */
 export const decodeWith =
