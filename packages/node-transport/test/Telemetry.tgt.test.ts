@@ -3,17 +3,18 @@
  * session's own numbers (commands by LUN, opcode and outcome, the latency histogram, bytes, wire
  * counters, R2Ts, NOP round trips, logins), read from the same counters `Session.stats` copies and
  * kept when the session closes; every command is a span with its attributes (READ/WRITE only under
- * `Scsi.TraceDataPath`), logins and task management too; a login logs its negotiated keys. Through
- * the fault proxy: a digest error drops the connection, the session is reinstated and the command
- * cut off is re-issued — logged at Warn with the outcome, counted, traced.
+ * `Scsi.TraceDataPath`), logins and task management too; a login logs its negotiated keys. A fake
+ * portal that redirects to tgtd: the redirect is an Info line and a span event. Through the fault
+ * proxy: a digest error drops the connection, the session is reinstated and the command cut off is
+ * re-issued — logged at Warn with the outcome, counted, traced.
  *
  * Writes go to the null LUN (3 of `disk`), so nothing other test files read is touched.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type ManagedSession, Negotiation, Pool, ScsiTransport, Telemetry } from "@effect-iscsi/core"
+import { type ManagedSession, Negotiation, Pool, ScsiTransport, Telemetry, TextKeys } from "@effect-iscsi/core"
 import { IscsiClient } from "@effect-iscsi/node-transport"
 import { Scsi } from "@effect-iscsi/scsi"
-import { FaultProxy } from "@effect-iscsi/testing"
+import { FakeTarget, FaultProxy } from "@effect-iscsi/testing"
 import { tgt } from "@effect-iscsi/testing/Provided"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -232,6 +233,59 @@ describe("Telemetry against tgtd", () => {
       expect(retry?.annotations).toMatchObject({ opcode: "0x9e", lun: 3, attempt: 2 })
     })
   )
+
+  it.live("a login redirect: an Info line and a span event, then the login on the new portal", () => {
+    const logs = recordingLogger()
+    const rec = recordingTracer()
+    return Effect.gen(function* () {
+      const { disk } = tgt().targets
+      // a portal that sends every login on to tgtd (Status-Class 1, temporarily moved)
+      const front = yield* FakeTarget.make({
+        targetName: disk.iqn,
+        loginHandler: (c, pdu) => {
+          c.send({
+            _tag: "LoginResponse",
+            transit: false,
+            continue: false,
+            csg: pdu.csg,
+            nsg: 0,
+            versionMax: 0,
+            versionActive: 0,
+            isid: pdu.isid,
+            tsih: 0,
+            itt: pdu.itt,
+            statSN: 0,
+            expCmdSN: pdu.cmdSN,
+            maxCmdSN: pdu.cmdSN,
+            statusClass: 1,
+            statusDetail: 1,
+            data: TextKeys.encode([["TargetAddress", `127.0.0.1:${tgt().port},1`]])
+          })
+          return true
+        }
+      })
+      const inquiry = yield* Scsi.inquiry(1).pipe(
+        Effect.provide(IscsiClient.layer({ url: `iscsi://127.0.0.1:${front.port}/${disk.iqn}` }))
+      )
+      expect(inquiry.vendorId).toBe("IET")
+      const redirected = logs.lines.find((l) => l.message === "login redirected")
+      expect(redirected).toMatchObject({
+        level: "Info",
+        annotations: { target: disk.iqn, portal: `127.0.0.1:${front.port}`, to: `127.0.0.1:${tgt().port}` }
+      })
+      expect(logs.lines.find((l) => l.message === "logged in")?.annotations).toMatchObject({
+        portal: `127.0.0.1:${tgt().port}`
+      })
+      const login = rec.spans.find((s) => s.name === "Login.connect")!
+      expect(rec.attributes(login)).toMatchObject({ "iscsi.redirects": 1, "iscsi.portal": `127.0.0.1:${tgt().port}` })
+      expect(login._events?.map(([name]) => name)).toContain("redirect")
+    }).pipe(
+      Effect.scoped,
+      Effect.withTracer(rec.tracer),
+      Effect.provide(Logger.layer([logs.logger])),
+      Effect.provideService(References.MinimumLogLevel, "Debug")
+    )
+  })
 
   it.live(
     "a digest error through the fault proxy: Warn logs of the loss and the recovery, counted, traced; the cut command re-issued",
