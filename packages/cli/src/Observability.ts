@@ -16,12 +16,11 @@
  *   `Otlp.layerFromConfig`: the standard `OTEL_*` variables; `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`
  *   for JSON, protobuf otherwise), flushed when the command ends.
  *
- * The HTTP server is `node:http`; Prometheus formatting and OTLP are loaded only when asked for.
+ * Only the flags and the logger are loaded with the command tree; the HTTP server (`node:http`),
+ * Prometheus formatting, OTLP and the references are loaded when a command asks for them.
  *
  * Not here: the metrics themselves (core's `Telemetry`), the commands (`Cli`).
  */
-import * as Telemetry from "@effect-iscsi/core/Telemetry"
-import * as Scsi from "@effect-iscsi/scsi/Scsi"
 import * as Flag from "effect/cli/Flag"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
@@ -31,7 +30,6 @@ import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import type * as OtlpExporter from "effect/observability/OtlpExporter"
 import * as Option from "effect/Option"
-import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { UsageError } from "./Failure.ts"
 
@@ -122,7 +120,9 @@ export const parseAddress = (text: string): { readonly host: string; readonly po
  */
 export const serveMetrics = (address: { readonly host: string; readonly port: number }) =>
   Effect.gen(function* () {
-    const { PrometheusMetrics } = yield* Effect.promise(() => import("effect/observability"))
+    const [{ PrometheusMetrics }, Http] = yield* Effect.promise(() =>
+      Promise.all([import("effect/observability"), import("node:http")])
+    )
     const context = yield* Effect.context<never>()
     const server = Http.createServer((req, res) => {
       if (req.method === "GET" && (req.url === "/metrics" || req.url?.startsWith("/metrics?") === true)) {
@@ -182,6 +182,9 @@ export const observe =
         yield* Effect.sync(() => process.stderr.write(`iscsi: metrics at http://${host}:${at.port}/metrics\n`))
       }
       const counted = address !== undefined || otlpConfigured(process.env)
+      const [Telemetry, Scsi] = yield* Effect.promise(() =>
+        Promise.all([import("@effect-iscsi/core/Telemetry"), import("@effect-iscsi/scsi/Scsi")])
+      )
       const result = yield* self.pipe(
         Effect.provideService(Telemetry.Enabled, counted),
         Effect.provideService(Scsi.TraceDataPath, options.spans)
