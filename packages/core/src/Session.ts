@@ -1039,7 +1039,7 @@ export const make = Effect.fn("Session.make")(function* (
     },
     logLabels: {
       target: config.targetName ?? "(discovery)",
-      portal: `${first.address.host}:${first.address.port}`,
+      portal: `${first.address.host.includes(":") ? `[${first.address.host}]` : first.address.host}:${first.address.port}`,
       isid: config.isid.toString(16).padStart(12, "0"),
       tsih: first.result.tsih
     },
