@@ -448,6 +448,13 @@ export const forTarget = (context: Context.Context<never>, target: string, porta
   if (targets === undefined) byRegistry.set(registry, (targets = new Map()))
   const key = `${target}\u0000${portal}`
   let t = targets.get(key)
-  if (t === undefined) targets.set(key, (t = new Target(context, target, portal)))
+  if (t === undefined) {
+    // only what a series is registered with: the registry and the context's metric attributes
+    // (not the services of the session that happened to come first)
+    const own = Context.make(Metric.MetricRegistry, registry).pipe(
+      Context.add(Metric.CurrentMetricAttributes, Context.get(context, Metric.CurrentMetricAttributes))
+    )
+    targets.set(key, (t = new Target(own, target, portal)))
+  }
   return t
 }
