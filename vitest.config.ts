@@ -9,6 +9,9 @@ export default defineConfig({
   test: {
     projects,
     // One real tgtd for the whole run: started here, torn down (by pid) when the run ends.
-    globalSetup: ["./scripts/vitest-global-setup.ts"]
+    globalSetup: ["./scripts/vitest-global-setup.ts"],
+    // The library logs every login at Info with its negotiated keys (Effect's default logger: ~25
+    // lines each, hundreds per run); the tests of logs capture them with their own logger.
+    onConsoleLog: (log) => (/^\[[\d:.]+\] INFO \(#\d+\): logged in /.test(log) ? false : undefined)
   }
 })

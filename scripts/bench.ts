@@ -23,6 +23,12 @@
  * 127.0.0.2:P, the second added with tgtadm), round-robin over both against one path, both through
  * the public API (packages/node-transport/benchmark/multipath-load.ts: `Scsi.read10` on the
  * `Multipath` device, or on `Pool.target`), alternating in the same rounds.
+ * Observability (issue 16): the `obs-null-api` row runs `iscsi bench` (4 KiB random read QD32, null
+ * LUN) three ways in rotating order — metrics off (the CLI's default: nothing counted per command),
+ * metrics on (`--metrics-port`, scraped every second as Prometheus would), metrics and a span for
+ * every READ (`--spans`, recorded by Effect's default tracer: the library's side of tracing, no
+ * exporter) — and reports each against "off" with the per-round range; the engine micro-benchmark
+ * does the same in-memory (`api off|metrics|spans`).
  *
  * Flags: `--quick` (~1 min: one short round each), `--soak` (only the 5-minute RSS run),
  * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
@@ -104,6 +110,8 @@ interface Load {
    * load.ts's direct `Session.execute`. It has no warm-up: its figures cover warm-up + seconds.
    */
   readonly via?: "api" | undefined
+  /** More `iscsi bench` flags (`via: "api"`). */
+  readonly cliFlags?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -200,13 +208,17 @@ const cliArgs = (ep: Endpoints, load: Load): Array<string> => {
     ...(load.random ? ["--random"] : []),
     "--duration",
     String(warmup + seconds),
+    ...(load.cliFlags ?? []),
     "--json",
     `iscsi://${target.host}:${target.port}/${target.iqn}/${load.lun}`
   ]
 }
 
-/** `iscsi bench --json` (compiled); CPU and peak RSS sampled from /proc after the warm-up. */
-const runCli = (ep: Endpoints, load: Load): Promise<Figures> =>
+/**
+ * `iscsi bench --json` (compiled); CPU and peak RSS sampled from /proc after the warm-up. With
+ * `scrape`, its metrics are fetched from that port every second (as a Prometheus would).
+ */
+const runCli = (ep: Endpoints, load: Load, scrape?: number): Promise<Figures> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, cliArgs(ep, load), {
       cwd: ROOT,
@@ -230,8 +242,22 @@ const runCli = (ep: Endpoints, load: Load): Promise<Figures> =>
       } else last = { ...now, hwm: s.hwmMb }
     }, 250)
     const started = performance.now()
+    let scrapes = 0
+    const scraper =
+      scrape === undefined
+        ? undefined
+        : setInterval(() => {
+            fetch(`http://127.0.0.1:${scrape}/metrics`).then(
+              (r) => r.text().then((t) => t.includes("iscsi_commands_total") && scrapes++),
+              () => {}
+            )
+          }, 1000)
     child.on("exit", (code) => {
       clearInterval(sampler)
+      if (scraper !== undefined) {
+        clearInterval(scraper)
+        if (scrapes === 0) return reject(new Error(`iscsi bench served no metrics on port ${scrape}: ${err}`))
+      }
       if (code !== 0) return reject(new Error(`iscsi bench failed (${code}): ${err}`))
       const j = JSON.parse(out) as { iops: number; mbPerSec: number; p50Us: number; p99Us: number; bytes: number }
       const secs = first && last ? (last.t - first.t) / 1000 : Number.NaN
@@ -373,6 +399,11 @@ interface Scenario {
   readonly floor?: boolean | undefined
   /** The figure that matters. */
   readonly metric: "mib" | "iops" | "latency"
+  /**
+   * Instead of libiscsi and the floor: the same load (`via: "api"`) with these `iscsi bench` flags,
+   * side by side with the first (the baseline); `PORT` is replaced by a free port, scraped.
+   */
+  readonly variants?: ReadonlyArray<{ readonly label: string; readonly flags: ReadonlyArray<string> }> | undefined
 }
 
 const seq = { queueDepth: 32, blockBytes: 65536, random: false, write: false, digests: false }
@@ -430,6 +461,19 @@ const scenarios: ReadonlyArray<Scenario> = [
     load: { ...rnd, target: "disk", lun: 3, via: "api" },
     libiscsi: true,
     metric: "iops"
+  },
+  {
+    name: "obs-null-api",
+    title:
+      "4 KiB random read QD32, null LUN, `iscsi bench`: metrics off / on (`--metrics-port`, scraped every second) / on with a span per READ (`--spans`)",
+    load: { ...rnd, target: "disk", lun: 3, via: "api" },
+    libiscsi: false,
+    metric: "iops",
+    variants: [
+      { label: "off", flags: [] },
+      { label: "metrics", flags: ["--metrics-port", "PORT"] },
+      { label: "metrics+spans", flags: ["--metrics-port", "PORT", "--spans"] }
+    ]
   },
   {
     name: "rand-file-api",
@@ -592,6 +636,45 @@ const runMultipath = (ep: Endpoints, s: MultipathScenario, mode: "multipath" | "
     ],
     ep.disk.pid
   )
+/** One run of each variant per round, the order rotating; medians and per-round ratios to the first. */
+interface VariantRow {
+  readonly scenario: Scenario
+  readonly runs: ReadonlyArray<ReadonlyArray<Figures>>
+}
+
+const runVariants = async (ep: Endpoints, s: Scenario): Promise<VariantRow> => {
+  const variants = s.variants!
+  const runs: Array<Array<Figures>> = variants.map(() => [])
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < variants.length; k++) {
+      const v = (k + r) % variants.length
+      const port = variants[v]!.flags.includes("PORT") ? await Tgt.freePort() : undefined
+      const flags = variants[v]!.flags.map((f) => (f === "PORT" ? String(port) : f))
+      runs[v]!.push(await runCli(ep, { ...s.load, cliFlags: flags }, port))
+    }
+  }
+  return { scenario: s, runs }
+}
+
+/** The initiator's CPU per I/O (µs), over the measured window: steadier than IOPS on a busy machine. */
+const cpuUsPerIo = (f: Figures): number => (1e6 * f.cpuSeconds) / (f.iops * seconds)
+
+const variantTable = (v: VariantRow): string => {
+  const variants = v.scenario.variants!
+  const base = v.runs[0]!
+  const lines = [
+    `| ${v.scenario.title} | IOPS (median) | vs ${variants[0]!.label} (per-round range) | initiator CPU µs per I/O (median) | p50 µs | p99 µs |`,
+    "|---|---|---|---|---|---|"
+  ]
+  variants.forEach((variant, i) => {
+    const f = summarize(v.runs[i]!)
+    const rs = v.runs[i]!.map((x, r) => x.iops / base[r]!.iops)
+    lines.push(
+      `| ${variant.label}${variant.flags.length > 0 ? ` (\`${variant.flags.join(" ").replace("PORT", "P")}\`)` : ""} | ${f.iops} | ${i === 0 ? "–" : `${(f.iops / summarize(base).iops).toFixed(3)}× (rounds ${Math.min(...rs).toFixed(3)}–${Math.max(...rs).toFixed(3)})`} | ${median(v.runs[i]!.map(cpuUsPerIo)).toFixed(1)} | ${f.p50Us} | ${f.p99Us} |`
+    )
+  })
+  return lines.join("\n")
+}
 
 interface Row {
   readonly scenario: Scenario
@@ -693,15 +776,17 @@ const runEngine = async (): Promise<string> => {
       child.on("exit", () => resolve(out.trim()))
     })
   const lines = ["| load | CPU µs per command | commands/s |", "|---|---|---|"]
-  for (const [mode, bs] of [
-    ["session", 4096],
-    ["api", 4096],
-    ["paths", 4096],
-    ["session", 65536]
+  for (const [mode, bs, observe] of [
+    ["session", 4096, ""],
+    ["api", 4096, "off"],
+    ["api", 4096, "metrics"],
+    ["api", 4096, "spans"],
+    ["paths", 4096, ""],
+    ["session", 65536, ""]
   ] as const) {
     const runs: Array<{ cpuUsPerCommand: number; commandsPerSecond: number }> = []
     for (let i = 0; i < (quick ? 1 : 3); i++) {
-      const out = await one(["32", String(bs), quick ? "1" : "2", mode])
+      const out = await one(["32", String(bs), quick ? "1" : "2", mode, ...(observe === "" ? [] : [observe])])
       try {
         runs.push(JSON.parse(out))
       } catch {
@@ -710,7 +795,7 @@ const runEngine = async (): Promise<string> => {
     }
     if (runs.length === 0) continue
     lines.push(
-      `| ${mode === "api" ? "Scsi.read10 via the Pool (public API)" : mode === "paths" ? "Scsi.read10 via a PathSet of two paths, round-robin (multipath)" : "Session.execute"}, ${bs / 1024} KiB, QD32 | ${median(runs.map((r) => r.cpuUsPerCommand)).toFixed(2)} | ${Math.round(median(runs.map((r) => r.commandsPerSecond)))} |`
+      `| ${mode === "api" ? `Scsi.read10 via the Pool (public API), ${observe === "off" ? "metrics off" : observe === "metrics" ? "metrics on (the default)" : "metrics and a span per READ"}` : mode === "paths" ? "Scsi.read10 via a PathSet of two paths, round-robin (multipath)" : "Session.execute"}, ${bs / 1024} KiB, QD32 | ${median(runs.map((r) => r.cpuUsPerCommand)).toFixed(2)} | ${Math.round(median(runs.map((r) => r.commandsPerSecond)))} |`
     )
   }
   return lines.join("\n")
@@ -787,8 +872,25 @@ const main = async () => {
       return
     }
     const rows: Array<Row> = []
+    const variantRows: Array<VariantRow> = []
     for (const s of scenarios) {
       if (only !== undefined && !only.includes(s.name)) continue
+      if (s.variants !== undefined) {
+        const v = await runVariants(ep, s)
+        variantRows.push(v)
+        const base = summarize(v.runs[0]!)
+        console.log(
+          `${s.name.padEnd(18)} ${s.variants
+            .map(
+              (x, i) =>
+                `${x.label} ${summarize(v.runs[i]!).iops} IOPS${i === 0 ? "" : ` (${ratio(summarize(v.runs[i]!).iops, base.iops)})`} ${median(v.runs[i]!.map(cpuUsPerIo)).toFixed(1)} µs CPU/IO`
+            )
+            .join(
+              " | "
+            )}   [${s.variants.map((x, i) => `${x.label} ${v.runs[i]!.map((f) => f.iops).join(", ")}`).join("; ")}]`
+        )
+        continue
+      }
       const ours: Array<Figures> = []
       const theirs: Array<Figures> = []
       const floor: Array<Figures> = []
@@ -847,7 +949,7 @@ const main = async () => {
     const engine = await runEngine()
     console.log(engine)
     if (writeResults && only === undefined)
-      writeSection(quick ? "quick" : "full", render(ep, header, rows, mpRows, codec, engine))
+      writeSection(quick ? "quick" : "full", render(ep, header, rows, mpRows, codec, engine, variantRows))
   } finally {
     crc.stop()
     await instance.stop()
@@ -869,7 +971,8 @@ const render = (
   rows: ReadonlyArray<Row>,
   mpRows: ReadonlyArray<MultipathRow>,
   codec: string,
-  engine: string
+  engine: string,
+  variantRows: ReadonlyArray<VariantRow>
 ): string => {
   const by = (name: string) => rows.find((r) => r.scenario.name === name)
   const lines: Array<string> = []
@@ -937,6 +1040,20 @@ const render = (
   if (q) {
     lines.push(
       `- Peak RSS at queue depth 128: ${q.ours.maxRssMb} MB with Node's defaults (${fromSource ? "from TypeScript source through tsx" : "compiled JavaScript, no TypeScript loader"})${qt ? `; ${qt.ours.maxRssMb} MB from source through tsx (the loader's share)` : ""}`
+    )
+  }
+  for (const v of variantRows) {
+    lines.push(
+      "",
+      "### What observability costs (`iscsi bench`, public API)",
+      "",
+      variantTable(v),
+      "",
+      `- ${v.scenario.name}: \`${commandOf(ep, v.scenario).ours}\` with ${v.scenario
+        .variants!.map((x) =>
+          x.flags.length === 0 ? "no more flags" : `\`${x.flags.join(" ").replace("PORT", "P")}\``
+        )
+        .join(", ")} (P: a free port, fetched every second)`
     )
   }
   lines.push(

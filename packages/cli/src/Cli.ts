@@ -14,6 +14,8 @@
  * iscsi write URL --lba N [-i FILE] [--json]
  * iscsi dd --if SRC --of DST [--bs BYTES] [--count N] [--skip N] [--seek N] [--qd N] [--json]
  * iscsi bench URL [--qd N] [--bs BYTES] [--random] [--write] [--duration SECONDS] [--json]
+ *   (dd, bench: [--metrics-port [HOST:]PORT] [--metrics-linger SECONDS] [--spans])
+ * iscsi … --log-level LEVEL          (the library's log lines on stderr; see `Observability`)
  * ```
  *
  * `run(argv)` returns the exit status (see `Failure.ts`) after printing any error as one line.
@@ -33,6 +35,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as References from "effect/References"
 import * as Stream from "effect/Stream"
 import * as Bench from "./Bench.ts"
 import * as Connect from "./Connect.ts"
@@ -40,6 +43,7 @@ import * as Copy from "./Copy.ts"
 import * as Failure from "./Failure.ts"
 import * as Format from "./Format.ts"
 import * as Files from "./internal/files.ts"
+import * as Observability from "./Observability.ts"
 import * as Opcodes from "./Opcodes.ts"
 import * as Progress from "./Progress.ts"
 import * as Vpd from "./Vpd.ts"
@@ -498,9 +502,12 @@ const dd = Command.make(
       Flag.withDefault(0)
     ),
     qd: Flag.Int("qd").pipe(Flag.withDescription("transfers in flight (default 8)"), Flag.withDefault(8)),
-    json: jsonFlag
+    json: jsonFlag,
+    metricsPort: Observability.metricsPortFlag,
+    metricsLinger: Observability.metricsLingerFlag,
+    spans: Observability.spansFlag
   },
-  ({ src, dst, bs, count, skip, seek, qd, json }) =>
+  ({ src, dst, bs, count, skip, seek, qd, json, ...observed }) =>
     Effect.gen(function* () {
       const bsBytes = yield* parseBytesOption("bs", bs)
       if (!isUrl(src) && !isUrl(dst)) {
@@ -528,7 +535,7 @@ const dd = Command.make(
               summary.bytes / Math.max(summary.seconds, 1e-9)
             )}\n`
           )
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, Observability.observe(observed))
 ).pipe(Command.withDescription("copy LUN → file, file → LUN or LUN → LUN, with a progress bar on a terminal"))
 
 // ---------------------------------------------------------------------------------------------
@@ -550,7 +557,10 @@ const bench = Command.make(
       Flag.withDefault(false)
     ),
     duration: Flag.Finite("duration").pipe(Flag.withDescription("seconds to run (default 5)"), Flag.withDefault(5)),
-    json: jsonFlag
+    json: jsonFlag,
+    metricsPort: Observability.metricsPortFlag,
+    metricsLinger: Observability.metricsLingerFlag,
+    spans: Observability.spansFlag
   },
   (o) =>
     Effect.gen(function* () {
@@ -583,7 +593,7 @@ const bench = Command.make(
           ])
         ].join("\n")
       )
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, Observability.observe(o))
 ).pipe(Command.withDescription("measure IOPS, MB/s and latency (like iscsi-perf, and it can write)"))
 
 // ---------------------------------------------------------------------------------------------
@@ -620,7 +630,10 @@ const plainFormatter = CliOutput.layer(CliOutput.defaultFormatter({ colors: fals
 /** Parse `argv` (without node and the script), run the subcommand, print any failure; the exit status. */
 export const run = (argv: ReadonlyArray<string>) =>
   Command.runWith(command, { version: VERSION })(argv).pipe(
-    Effect.provide([presenter, plainFormatter]),
+    // the library's logs on stderr; `--log-level` (effect/cli's global flag) overrides the level
+    Effect.provideService(References.MinimumLogLevel, Observability.DEFAULT_LOG_LEVEL),
+    Observability.withOtlp(env, VERSION),
+    Effect.provide([presenter, plainFormatter, Observability.logging]),
     Effect.exit,
     Effect.flatMap((exit) => {
       if (Exit.isSuccess(exit)) return Effect.succeed<number>(Failure.ExitCode.Ok)

@@ -5,27 +5,42 @@
  * Data-In PDU (data and GOOD status, like tgtd) and delivers the answers of each turn as one chunk
  * (a socket read), in push mode, like the Node transport.
  *
- *   node packages/core/benchmark/engine.ts [QD] [BLOCK_BYTES] [SECONDS] [session|api|paths]
+ *   node packages/core/benchmark/engine.ts [QD] [BLOCK_BYTES] [SECONDS] [session|api|paths] [metrics|off|spans]
  *
  * `session` (default) drives `Session.execute` like packages/node-transport/benchmark/load.ts;
  * `api` drives the public API like `iscsi bench`: `Scsi.read10(lun, lba, n, { into })` on the
  * `ScsiTransport` of a `Pool` layer (recovery on, the default retry schedule); `paths` does the
- * same on a `PathSet` of two in-memory portals, round-robin (what multipath adds per command).
+ * same on a `PathSet` of two in-memory portals, round-robin (what multipath adds per command). In
+ * `api` mode the last argument says what the observability costs: `metrics` (default: the library's
+ * default, every command counted and timed in `Telemetry`), `off` (`Telemetry.Enabled` false),
+ * `spans` (metrics and a span for every READ: `Scsi.TraceDataPath`, recorded by Effect's default tracer).
  *
  * Prints µs of CPU per command (process.cpuUsage, user + system; no syscalls run here, so it is
  * all JavaScript, V8 and GC) and commands per second. `npm run bench` runs it for 4 KiB and 64 KiB
  * at queue depth 32; compare runs of one machine, not machines.
  */
-import { Negotiation, PathSet, Pdu, Pool, ScsiTransport, Session, TextKeys, Transport } from "@effect-iscsi/core"
+import {
+  Negotiation,
+  PathSet,
+  Pdu,
+  Pool,
+  ScsiTransport,
+  Session,
+  Telemetry,
+  TextKeys,
+  Transport
+} from "@effect-iscsi/core"
 import { Scsi } from "@effect-iscsi/scsi"
 import type { Channel, Receiver } from "@effect-iscsi/core/Transport"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as References from "effect/References"
 
 const queueDepth = Number(process.argv[2] ?? 32)
 const blockBytes = Number(process.argv[3] ?? 4096)
 const seconds = Number(process.argv[4] ?? 3)
 const mode = process.argv[5] === "api" || process.argv[5] === "paths" ? process.argv[5] : "session"
+const observe = process.argv[6] === "off" ? "off" : process.argv[6] === "spans" ? "spans" : "metrics"
 const WARMUP_MS = 1000
 
 const u32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
@@ -229,6 +244,7 @@ const drive = <E, R>(command: (buf: Uint8Array, cdb: Uint8Array, lba: number) =>
     const s = (performance.now() - mStart) / 1000
     return {
       mode,
+      ...(mode === "api" ? { observe } : {}),
       queueDepth,
       blockBytes,
       ios,
@@ -256,8 +272,10 @@ const viaSession = Effect.gen(function* () {
 }).pipe(Effect.scoped, Effect.provide(layer))
 
 // the in-memory target answers no READ CAPACITY: the block size is given
-const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { into: buf, blockSize: 512 })).pipe(
-  Effect.provide(Pool.layerTarget(sessionConfig).pipe(Layer.provide(layer)))
+const viaApi = drive((buf, _cdb, lba) => Scsi.read10(1, lba, blockBytes / 512, { blockSize: 512, into: buf })).pipe(
+  Effect.provide(Pool.layerTarget(sessionConfig).pipe(Layer.provide(layer))),
+  Effect.provideService(Telemetry.Enabled, observe !== "off"),
+  Effect.provideService(Scsi.TraceDataPath, observe === "spans")
 )
 
 const viaPaths = Effect.gen(function* () {
@@ -276,7 +294,10 @@ const viaPaths = Effect.gen(function* () {
   )
 }).pipe(Effect.scoped, Effect.provide(layer))
 
-const program = mode === "api" ? viaApi : mode === "paths" ? viaPaths : viaSession
+// the login's Info line would precede the figures on stdout
+const program = (mode === "api" ? viaApi : mode === "paths" ? viaPaths : viaSession).pipe(
+  Effect.provideService(References.MinimumLogLevel, "Warn")
+)
 
 Effect.runPromise(program).then(
   (r) => {

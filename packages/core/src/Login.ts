@@ -6,6 +6,11 @@
  *
  * Digests are never used during login; the caller switches them on after it (per connection).
  *
+ * Observability: every login is a `Login.connect` span with the target, portal, ISID, CID and
+ * session type, the negotiated keys once it succeeds and the failure's status when it does not,
+ * and an Info log line with the negotiated keys; a redirect is an Info line and a span event. No
+ * secret ever goes to either (CHAP names and secrets stay in `LoginMachine`).
+ *
  * Not here: the negotiation rules and CHAP math (pure, in `LoginMachine`, `Negotiation`, `Chap`),
  * full-feature traffic (that is `Session`).
  */
@@ -98,48 +103,127 @@ export interface LoginOptions {
   readonly timeoutMs?: number | undefined
 }
 
-/** Connect and log in; the channel lives in the current scope. */
-export const connect = Effect.fn("Login.connect")(function* (
-  options: LoginOptions
-): Effect.fn.Return<Connected, IscsiError.IscsiError, Transport | Platform | Scope.Scope> {
-  const transport = yield* Transport
-  const platform = yield* Platform
-  const env: LoginMachine.Env = { hash: platform.hash, randomBytes: platform.randomBytes }
-  const maxRedirects = options.maxRedirects ?? 4
-  const timeoutMs = options.timeoutMs ?? 15_000
-  let address = options.address
-  for (let redirects = 0; ; redirects++) {
-    const started = LoginMachine.start(options.config, env)
-    if (started._tag === "Failure") return yield* Effect.fail(started.failure)
-    const channel = yield* transport.connect(address)
-    const framer = Framer.make({ headerDigest: false, dataDigest: false, maxDataSegmentLength: LOGIN_MAX_SEGMENT })
-    const outcome = yield* exchange(channel, framer, started.success).pipe(
-      Effect.timeoutOrElse({
-        duration: timeoutMs,
-        orElse: () =>
-          Effect.fail(
-            IscsiError.make(
-              new IscsiError.Timeout({ operation: "login", message: `login did not complete within ${timeoutMs} ms` })
-            )
-          )
-      }),
-      Effect.tapError(() => channel.destroy)
-    )
-    if (outcome._tag === "Complete") return { channel, framer, result: outcome.result, address }
-    yield* channel.destroy
-    if (redirects >= maxRedirects) {
-      return yield* Effect.fail(
-        IscsiError.make(
-          new IscsiError.LoginFailed({
-            statusClass: 1,
-            statusDetail: 0,
-            status: "TooManyRedirects",
-            message: `more than ${maxRedirects} login redirects`
-          })
-        )
-      )
-    }
-    yield* Effect.logDebug(`login redirected to ${outcome.host}:${outcome.port}`)
-    address = { host: outcome.host, port: outcome.port }
+const portalOf = (a: Address) => `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`
+
+/** The negotiated keys (RFC 7143 names) as log annotations and span attributes. */
+export const negotiatedKeys = (result: LoginMachine.LoginResult): Record<string, string | number> => {
+  const p = result.params
+  const yesNo = (b: boolean) => (b ? "Yes" : "No")
+  return {
+    HeaderDigest: p.headerDigest ? "CRC32C" : "None",
+    DataDigest: p.dataDigest ? "CRC32C" : "None",
+    MaxRecvDataSegmentLength: p.maxRecvDataSegmentLength,
+    MaxXmitDataSegmentLength: p.maxXmitDataSegmentLength,
+    FirstBurstLength: p.firstBurstLength,
+    MaxBurstLength: p.maxBurstLength,
+    InitialR2T: yesNo(p.initialR2T),
+    ImmediateData: yesNo(p.immediateData),
+    MaxOutstandingR2T: p.maxOutstandingR2T,
+    MaxConnections: p.maxConnections,
+    ErrorRecoveryLevel: p.errorRecoveryLevel,
+    DefaultTime2Wait: p.defaultTime2Wait,
+    DefaultTime2Retain: p.defaultTime2Retain,
+    DataPDUInOrder: yesNo(p.dataPDUInOrder),
+    DataSequenceInOrder: yesNo(p.dataSequenceInOrder),
+    AuthMethod: result.authMethod,
+    ...(result.targetPortalGroupTag !== undefined ? { TargetPortalGroupTag: result.targetPortalGroupTag } : {}),
+    ...(result.targetAlias !== undefined ? { TargetAlias: result.targetAlias } : {}),
+    ...(p.rejectedKeys !== undefined ? { RejectedKeys: p.rejectedKeys.join(",") } : {})
   }
-})
+}
+
+const prefixed = (prefix: string, fields: Record<string, unknown>) => {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(fields)) out[`${prefix}${k}`] = v
+  return out
+}
+
+/** Connect and log in; the channel lives in the current scope. */
+export const connect = Effect.fn("Login.connect")(
+  function* (
+    options: LoginOptions
+  ): Effect.fn.Return<Connected, IscsiError.IscsiError, Transport | Platform | Scope.Scope> {
+    const transport = yield* Transport
+    const platform = yield* Platform
+    const env: LoginMachine.Env = { hash: platform.hash, randomBytes: platform.randomBytes }
+    const maxRedirects = options.maxRedirects ?? 4
+    const timeoutMs = options.timeoutMs ?? 15_000
+    const c = options.config
+    const who = { target: c.targetName ?? "(discovery)", isid: c.isid.toString(16).padStart(12, "0"), cid: c.cid }
+    yield* Effect.annotateCurrentSpan({
+      "iscsi.target": who.target,
+      "iscsi.portal": portalOf(options.address),
+      "iscsi.initiator": c.initiatorName,
+      "iscsi.isid": who.isid,
+      "iscsi.cid": c.cid,
+      "iscsi.session_type": c.sessionType,
+      "iscsi.leading": c.leading,
+      "iscsi.auth": c.auth._tag
+    })
+    let address = options.address
+    for (let redirects = 0; ; redirects++) {
+      const started = LoginMachine.start(options.config, env)
+      if (started._tag === "Failure") return yield* Effect.fail(started.failure)
+      const channel = yield* transport.connect(address)
+      const framer = Framer.make({ headerDigest: false, dataDigest: false, maxDataSegmentLength: LOGIN_MAX_SEGMENT })
+      const outcome = yield* exchange(channel, framer, started.success).pipe(
+        Effect.timeoutOrElse({
+          duration: timeoutMs,
+          orElse: () =>
+            Effect.fail(
+              IscsiError.make(
+                new IscsiError.Timeout({ operation: "login", message: `login did not complete within ${timeoutMs} ms` })
+              )
+            )
+        }),
+        Effect.tapError(() => channel.destroy)
+      )
+      if (outcome._tag === "Complete") {
+        const keys = negotiatedKeys(outcome.result)
+        yield* Effect.annotateCurrentSpan({
+          ...prefixed("iscsi.login.", keys),
+          "iscsi.login.outcome": "ok",
+          "iscsi.tsih": outcome.result.tsih,
+          "iscsi.portal": portalOf(address),
+          "iscsi.redirects": redirects
+        })
+        yield* Effect.logInfo("logged in").pipe(
+          Effect.annotateLogs({ ...who, portal: portalOf(address), tsih: outcome.result.tsih, ...keys })
+        )
+        return { channel, framer, result: outcome.result, address } satisfies Connected
+      }
+      yield* channel.destroy
+      if (redirects >= maxRedirects) {
+        return yield* Effect.fail(
+          IscsiError.make(
+            new IscsiError.LoginFailed({
+              statusClass: 1,
+              statusDetail: 0,
+              status: "TooManyRedirects",
+              message: `more than ${maxRedirects} login redirects`
+            })
+          )
+        )
+      }
+      const to = { host: outcome.host, port: outcome.port }
+      yield* Effect.logInfo("login redirected").pipe(
+        Effect.annotateLogs({ ...who, portal: portalOf(address), to: portalOf(to) })
+      )
+      yield* Effect.currentSpan.pipe(
+        Effect.tap((span) =>
+          Effect.sync(() =>
+            span.event("redirect", BigInt(Date.now()) * 1_000_000n, { from: portalOf(address), to: portalOf(to) })
+          )
+        ),
+        Effect.ignore
+      )
+      address = to
+    }
+  },
+  (self) =>
+    Effect.tapError(self, (e) =>
+      Effect.annotateCurrentSpan({
+        "iscsi.login.outcome": e.reason._tag === "LoginFailed" ? e.reason.status : e.reason._tag
+      })
+    )
+)

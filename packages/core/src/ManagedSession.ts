@@ -11,9 +11,17 @@
  * budget is spent or the failure cannot heal; `Closed` after shutdown. Every wait a command makes
  * here (for a login, for a recovery) is bounded by the command's own deadline (`timeoutMs`).
  *
+ * Observability: the target's `Telemetry` (unless `Telemetry.Enabled` is false in the context the
+ * managed session is made in) counts its sessions, logins and their failures, recoveries and
+ * re-issued commands, and its commands (through `ScsiTransportService.telemetry`); log lines say
+ * when a login fails (Warn), when a session is lost and reinstated or given up (Warn, with the
+ * outcome), and every reinstatement attempt and re-issued command (Debug), annotated with the
+ * target, portal and ISID.
+ *
  * Not here: the protocol (`Session`), keys and sharing (`Pool`), SCSI semantics (@effect-iscsi/scsi).
  */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -26,6 +34,7 @@ import * as Lun from "./Lun.ts"
 import * as Recovery from "./Recovery.ts"
 import * as Recurrence from "./Recurrence.ts"
 import * as Session from "./Session.ts"
+import * as Telemetry from "./Telemetry.ts"
 import {
   type CommandPolicy,
   type GeometryCache,
@@ -132,6 +141,17 @@ export const make = (
     const parent = yield* Effect.scope
     const services = yield* Effect.context<Transport | Platform>()
     const events = yield* PubSub.unbounded<Event>()
+    const endpoint = {
+      target: config.targetName ?? "(discovery)",
+      portal: `${config.address.host.includes(":") ? `[${config.address.host}]` : config.address.host}:${config.address.port}`
+    }
+    const telemetry = Context.get(services, Telemetry.Enabled)
+      ? Telemetry.forTarget(services, endpoint.target, endpoint.portal)
+      : undefined
+    const observer = telemetry?.observer(config.isid)
+    const logLabels = { ...endpoint, isid: Telemetry.isidLabel(config.isid) }
+    const log = (effect: Effect.Effect<void>, fields: Record<string, unknown> = {}) =>
+      effect.pipe(Effect.annotateLogs({ ...logLabels, ...fields }))
     const recovery = options.recovery === false ? undefined : Recovery.resolve(options.recovery ?? {})
     const commandTimeout = config.commandTimeoutMs ?? 60_000
     let phase: Phase = { _tag: "Idle", lastError: undefined, holdOffUntil: 0 }
@@ -161,11 +181,24 @@ export const make = (
     const open = (generation: number) =>
       Effect.gen(function* () {
         const scope = yield* Scope.fork(parent)
-        const session = yield* Session.make(config).pipe(
+        // runs after the session's own finalizers (logout): its last PDUs are counted too
+        let live: Session.Live | undefined
+        if (telemetry !== undefined) {
+          yield* Scope.addFinalizer(
+            scope,
+            Effect.sync(() => live !== undefined && telemetry.detach(live))
+          )
+        }
+        const session = yield* Session.make(config, observer).pipe(
           Scope.provide(scope),
           Effect.provideContext(services),
-          Effect.tapError(() => Scope.close(scope, Exit.void))
+          Effect.tapError((e) => {
+            telemetry?.loginFailed(e)
+            return Scope.close(scope, Exit.void)
+          })
         )
+        live = session.live
+        telemetry?.attach(live)
         yield* Effect.forkIn(
           Stream.runForEach(session.events, (e) => Effect.sync(() => onSessionEvent(e))),
           scope
@@ -216,6 +249,10 @@ export const make = (
               const error = errorOf(exit.cause, "login failed")
               phase = { _tag: "Idle", lastError: error, holdOffUntil: 0 }
               publish({ _tag: "LoginFailed", error })
+              yield* log(Effect.logWarning("login failed"), {
+                status: Telemetry.loginStatus(error),
+                error: error.reason.message
+              })
             }
             yield* Deferred.done(done, exit)
           })
@@ -256,6 +293,12 @@ export const make = (
         const generation = generations++
         const attempt = Effect.gen(function* () {
           publish({ _tag: "RecoveryStarted", generation, error })
+          telemetry?.recovery("started")
+          yield* log(Effect.logWarning("session lost: reinstating it"), {
+            reason: error.reason._tag,
+            error: error.reason.message,
+            budgetMs: r.budget
+          })
           yield* Scope.close(from.scope, Exit.void).pipe(Effect.timeout(Duration.seconds(2)), Effect.ignore)
           const time2Wait = Math.min(from.session.info.params.defaultTime2Wait * 1000, r.maxTime2Wait)
           yield* Effect.sleep(Duration.millis(time2Wait))
@@ -268,10 +311,28 @@ export const make = (
               // clear the Unit Attentions of the new nexus before anyone else can see them
               yield* clearUnitAttentions(next.session)
               publish({ _tag: "Recovered", generation, attempts: n, tsih: next.session.info.tsih })
+              telemetry?.recovery("recovered")
+              yield* Effect.annotateCurrentSpan({
+                "iscsi.recovery.outcome": "recovered",
+                "iscsi.recovery.attempts": n,
+                "iscsi.tsih": next.session.info.tsih
+              })
+              yield* log(Effect.logWarning("session reinstated"), {
+                attempts: n,
+                tsih: next.session.info.tsih,
+                ms: r.budget - Math.max(0, deadline - Date.now())
+              })
               return next
             }
             const failure = errorOf(exit.cause, "session reinstatement failed")
             publish({ _tag: "RecoveryAttemptFailed", generation, attempt: n, error: failure })
+            yield* Effect.annotateCurrentSpan({ "iscsi.recovery.attempts": n, "iscsi.recovery.outcome": "failed" })
+            yield* log(Effect.logDebug("session reinstatement attempt failed"), {
+              attempt: n,
+              status: Telemetry.loginStatus(failure),
+              error: failure.reason.message,
+              retryInMs: delay
+            })
             if (shuttingDown) return yield* Effect.fail(closedError())
             if (Recovery.verdict(failure) === "stop") return yield* Effect.fail(failure)
             if (Date.now() + delay > deadline) {
@@ -297,10 +358,27 @@ export const make = (
               const e = errorOf(exit.cause, "session recovery failed")
               phase = shuttingDown ? { _tag: "Closed" } : { _tag: "Idle", lastError: e, holdOffUntil: 0 }
               publish({ _tag: "RecoveryFailed", generation, error: e })
-              return Effect.void
+              telemetry?.recovery("failed")
+              return log(Effect.logWarning("session recovery failed"), {
+                reason: e.reason._tag,
+                error: e.reason.message
+              })
             }
           }).pipe(Effect.andThen(Deferred.done(done, exit)))
-        yield* Effect.forkIn(Effect.exit(attempt).pipe(Effect.flatMap(finish)), parent)
+        const traced = attempt.pipe(
+          Effect.withSpan("ManagedSession.recover", {
+            root: true,
+            attributes: {
+              "iscsi.target": endpoint.target,
+              "iscsi.portal": endpoint.portal,
+              "iscsi.isid": logLabels.isid,
+              "iscsi.recovery.generation": generation,
+              "iscsi.recovery.reason": error.reason._tag,
+              "iscsi.recovery.error": error.reason.message
+            }
+          })
+        )
+        yield* Effect.forkIn(Effect.exit(traced).pipe(Effect.flatMap(finish)), parent)
       })
 
     /**
@@ -325,7 +403,13 @@ export const make = (
           )
           phase = { _tag: "Idle", lastError: stopped, holdOffUntil: Date.now() + holdOff }
           publish({ _tag: "RecoveryFailed", generation: cur.generation, error: stopped })
-          return Effect.void
+          telemetry?.recovery("failed")
+          return log(Effect.logWarning("session keeps failing right after login: not logging in again for a while"), {
+            reason: error.reason._tag,
+            error: error.reason.message,
+            sessions: verdict.attempts,
+            holdOffMs: holdOff
+          })
         }
         return recover(cur, error, recovery)
       })
@@ -411,6 +495,14 @@ export const make = (
             }
           }
           cur = yield* currentWithin(remaining())
+          if (r !== undefined && Exit.isFailure(r)) {
+            // the command is sent again after a loss
+            telemetry?.reissued()
+            yield* log(Effect.logDebug("re-issuing a command after a session loss"), {
+              lun: String(request.lun),
+              opcode: `0x${request.cdb[0]?.toString(16).padStart(2, "0")}`
+            })
+          }
           const attempt = limit > 0 ? makeRequest({ ...request, timeoutMs: remaining() }) : request
           r = yield* Effect.exit(cur.session.execute(attempt))
         }
@@ -444,6 +536,8 @@ export const make = (
       },
       policy: options.policy,
       lun: options.lun,
+      endpoint,
+      telemetry,
       session: Effect.map(current, (c) => c.session),
       connect: Effect.map(current, (c) => c.session.info),
       status: Effect.suspend(() => {

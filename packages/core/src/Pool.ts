@@ -309,7 +309,9 @@ export const transportOf = (session: ManagedSession.ManagedSession): ScsiTranspo
   taskManagement: session.taskManagement,
   geometry: session.geometry,
   policy: session.policy,
-  lun: session.lun
+  lun: session.lun,
+  endpoint: session.endpoint,
+  telemetry: session.telemetry
 })
 
 /**

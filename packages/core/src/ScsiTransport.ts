@@ -190,6 +190,31 @@ export interface ScsiTransportService {
   readonly policy?: CommandPolicy | undefined
   /** The LUN the target's URL named, if any (`BlockDevice.make()` opens it). */
   readonly lun?: number | undefined
+  /** Which target this is (span attributes, log annotations): its IQN and portal (`host:port`). */
+  readonly endpoint?: { readonly target: string; readonly portal: string } | undefined
+  /** Where commands are counted and timed (`Telemetry`); absent when metrics are off. */
+  readonly telemetry?: CommandTelemetry | undefined
+}
+
+/**
+ * The command metrics of one target (implemented by `Telemetry.Target`): a recorder per LUN and
+ * operation code, found by a number so that the command runner allocates nothing per command.
+ */
+export interface CommandTelemetry {
+  /** The recorder of `key` (`opcode | serviceAction << 8 | lun << 16`), if registered. */
+  readonly recorder: (key: number) => CommandRecorder | undefined
+  /** Register the recorder of `key` (once per key: the first command of that kind on that LUN). */
+  readonly register: (key: number, lun: number, opcodeName: string) => CommandRecorder
+}
+
+/** Counts and times the commands of one LUN and operation code. */
+export interface CommandRecorder {
+  /**
+   * One command call ended: `outcome` is `"ok"` or the failure's reason (`Timeout`,
+   * `CheckCondition(ILLEGAL REQUEST)`, …), `seconds` its latency over every attempt, the data bytes
+   * it moved, and how many attempts it took.
+   */
+  readonly record: (outcome: string, seconds: number, readBytes: number, writtenBytes: number, attempts: number) => void
 }
 
 /** Executes SCSI tasks on one target (a session, or a pool of sessions). Provided by `IscsiLive`. */

@@ -42,6 +42,7 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Engine from "./internal/engine.ts"
+import type { Histogram } from "./internal/histogram.ts"
 import * as IscsiError from "./IscsiError.ts"
 import * as Login from "./Login.ts"
 import type * as LoginMachine from "./LoginMachine.ts"
@@ -130,6 +131,26 @@ export interface Info {
   readonly loggedInAt: number
 }
 
+/**
+ * A session's counters as live views, read synchronously and never copied: `Telemetry` reads them
+ * when metrics are exported, `stats` copies the same numbers.
+ */
+export interface Live {
+  readonly counters: Readonly<Engine.Counters>
+  /** Round-trip times of our NOP-Out pings, seconds. */
+  readonly nopRtt: Histogram
+  /** SCSI tasks the session holds now. */
+  readonly inFlight: () => number
+  /** The live connections and their traffic. */
+  readonly connections: () => ReadonlyArray<{ readonly cid: number; readonly counters: Readonly<Engine.ConnCounters> }>
+}
+
+/**
+ * Told every session event as it happens (synchronously, before the subscribers of `events`, from
+ * the leading login on), with the session's live counters.
+ */
+export type Observer = (event: SessionEvent, live: Live) => void
+
 export interface Session {
   readonly info: Info
   /** Run one SCSI task (non-GOOD status is a result, not an error). */
@@ -160,8 +181,10 @@ export interface Session {
     readonly cmdSN: number
     readonly expCmdSN: number
     readonly maxCmdSN: number
-    readonly counters: Engine.SessionState["stats"]
+    readonly counters: Engine.Counters
   }>
+  /** The same counters, live (see `Live`). */
+  readonly live: Live
   /** Resolves when the session is closed (logout, loss of all connections). */
   readonly closed: Effect.Effect<IscsiError.IscsiError>
   /** Is the session open with a connection to send on? (Synchronous: the pool's data path asks it.) */
@@ -200,6 +223,7 @@ const completionToEffect =
     resume(r._tag === "ok" ? Effect.succeed(r.value) : Effect.fail(r.error))
 
 const TMF_RESPONSES: Record<number, string> = {
+  0: "function complete",
   1: "task does not exist",
   2: "LUN does not exist",
   3: "task still allegiant",
@@ -236,6 +260,10 @@ interface Shell {
   readonly tsih: number
   readonly address: Address
   readonly events: PubSub.PubSub<SessionEvent>
+  readonly observer: Observer | undefined
+  readonly live: Live
+  /** What every log line of this session carries. */
+  readonly logLabels: Readonly<Record<string, unknown>>
   readonly signals: Queue.Queue<Signal>
   readonly connScopes: Map<Engine.Conn, Scope.Closeable>
   readonly closedLatch: Latch.Latch
@@ -252,6 +280,16 @@ interface Shell {
   /** CmdSN-hole watch: the ExpCmdSN last seen, since when (tick), a probe in flight, a loss to check now. */
   hole: { lastExp: number; since: number; probing: boolean; suspect: number | undefined }
 }
+
+/** Tell the observer, then the subscribers of `events`. */
+const publish = (s: Shell, event: SessionEvent): void => {
+  s.observer?.(event, s.live)
+  PubSub.publishUnsafe(s.events, event)
+}
+
+/** Annotate a log line with the session's target and portal (never secrets). */
+const annotated = (s: Shell, effect: Effect.Effect<void>, fields: Record<string, unknown> = {}) =>
+  effect.pipe(Effect.annotateLogs({ ...s.logLabels, ...fields }))
 
 const provideShell = <A, E, R>(s: Shell, eff: Effect.Effect<A, E, R>) =>
   eff.pipe(Effect.provideService(Transport, s.transport), Effect.provideService(Platform, s.platform))
@@ -284,7 +322,7 @@ const closeSession = (s: Shell, error: IscsiError.IscsiError) =>
     if (s.closedWith !== undefined) return
     s.closedWith = error
     s.state.close(error)
-    PubSub.publishUnsafe(s.events, { _tag: "SessionClosed", error })
+    publish(s, { _tag: "SessionClosed", error })
     // let the ticker see the close and end
     Latch.openUnsafe(s.busy)
   }).pipe(Effect.andThen(s.closedLatch.open))
@@ -312,7 +350,10 @@ const attach = (s: Shell, connected: Login.Connected, scope: Scope.Closeable, ci
       writeNow !== undefined
         ? // straight to the socket, batched per event-loop turn by the transport (npm run bench)
           (frames) => {
-            for (let i = 0; i < frames.length; i++) state.stats.bytesOut += frames[i]!.length
+            let n = 0
+            for (let i = 0; i < frames.length; i++) n += frames[i]!.length
+            state.stats.bytesOut += n
+            conn.stats.bytesOut += n
             writeNow(frames)
           }
         : (frames) => {
@@ -324,8 +365,12 @@ const attach = (s: Shell, connected: Login.Connected, scope: Scope.Closeable, ci
     const onChunk = (chunk: Uint8Array): void => {
       if (conn.dead !== undefined) return
       state.stats.bytesIn += chunk.length
+      conn.stats.bytesIn += chunk.length
       const r = framer.push(chunk)
-      if (r._tag === "Failure") return conn.kill(r.failure)
+      if (r._tag === "Failure") {
+        if (r.failure.reason._tag === "DigestError") state.stats.digestErrors++
+        return conn.kill(r.failure)
+      }
       if (r.success.length > 0) conn.receive(r.success)
     }
     // without push mode: a reader fiber pulls batches of chunks
@@ -342,6 +387,7 @@ const attach = (s: Shell, connected: Login.Connected, scope: Scope.Closeable, ci
         let n = 0
         for (let i = 0; i < batch.length; i++) n += batch[i]!.length
         state.stats.bytesOut += n
+        conn.stats.bytesOut += n
         yield* channel.writeAll(batch)
       }
     }).pipe(Effect.catch((e) => Effect.sync(() => conn.kill(e))))
@@ -351,7 +397,8 @@ const attach = (s: Shell, connected: Login.Connected, scope: Scope.Closeable, ci
     yield* Scope.addFinalizer(scope, channel.destroy)
     s.connScopes.set(conn, scope)
     state.conns.push(conn)
-    PubSub.publishUnsafe(s.events, { _tag: "ConnectionUp", cid })
+    state.stats.logins++
+    publish(s, { _tag: "ConnectionUp", cid })
     // push mode: the transport runs `onChunk` from its read callback (no fiber hop per read); a
     // Data-In segment that straddles reads goes straight into its task's buffer (Conn.place), and
     // the transport may read the rest of it there directly (`nextBuffer`)
@@ -438,7 +485,7 @@ const keepConnections = (s: Shell) =>
         if (s.closedWith !== undefined || s.state.conns.length === 0) return
         const r = yield* Effect.exit(addConnection(s))
         if (Exit.isFailure(r)) {
-          refused(s, r.cause)
+          yield* refused(s, r.cause)
           delay = Math.min(delay * 2, 5000)
         } else {
           delay = Math.max(250, time2Wait)
@@ -448,9 +495,15 @@ const keepConnections = (s: Shell) =>
   })
 
 /** Publish why a connection could not be added. */
-const refused = (s: Shell, cause: Cause.Cause<IscsiError.IscsiError>): void => {
+const refused = (s: Shell, cause: Cause.Cause<IscsiError.IscsiError>): Effect.Effect<void> => {
   const found = Cause.findError(cause)
-  if (found._tag === "Success") PubSub.publishUnsafe(s.events, { _tag: "ConnectionRefused", error: found.success })
+  if (found._tag === "Failure") return Effect.void
+  const error = found.success
+  publish(s, { _tag: "ConnectionRefused", error })
+  return annotated(s, Effect.logWarning("an MC/S connection could not log in; trying again later"), {
+    reason: error.reason._tag,
+    error: error.reason.message
+  })
 }
 
 /** A connection died or was removed: fail or move its tasks, close it, maybe close the session. */
@@ -485,9 +538,20 @@ const dropConn = (s: Shell, conn: Engine.Conn, error: IscsiError.IscsiError, rep
       Latch.openUnsafe(s.busy)
     }
     for (const task of reissue) state.submit(task)
+    state.stats.reissued += reissue.length
     const scope = s.connScopes.get(conn)
     s.connScopes.delete(conn)
-    PubSub.publishUnsafe(s.events, { _tag: "ConnectionDown", cid: conn.cid, error })
+    publish(s, { _tag: "ConnectionDown", cid: conn.cid, error })
+    if (replace) {
+      state.stats.connectionLosses++
+      yield* annotated(s, Effect.logWarning("connection lost"), {
+        cid: conn.cid,
+        reason: error.reason._tag,
+        error: error.reason.message,
+        connectionsLeft: state.conns.length,
+        reissued: reissue.length
+      })
+    }
     if (scope !== undefined) yield* Scope.close(scope, Exit.void)
     if (state.conns.length === 0) yield* closeSession(s, error)
     else if (replace) yield* keepConnections(s)
@@ -517,26 +581,37 @@ const simple = <A>(
     return cancelTask(s, task)
   })
 
+/** A NOP-Out ping answered by a NOP-In; its round trip goes to `nopRtt`. */
 const pingOn = (s: Shell, conn?: Engine.Conn) =>
-  simple<void>(
-    s,
-    true,
-    (task, c) => ({
-      _tag: "NopOut",
-      immediate: true,
-      lun: 0n,
-      itt: task.itt,
-      ttt: RESERVED_TAG,
-      cmdSN: s.state.cmdSN,
-      expStatSN: c.expStatSN,
-      data: new Uint8Array(0)
-    }),
-    (pdu) =>
-      pdu._tag === "NopIn"
-        ? undefined
-        : IscsiError.make(new IscsiError.ProtocolError({ message: `NOP-Out answered by ${pdu._tag}` })),
-    conn
-  )
+  Effect.suspend(() => {
+    let sentAt = 0
+    return simple<void>(
+      s,
+      true,
+      (task, c) => {
+        sentAt = performance.now()
+        s.state.stats.nopPings++
+        return {
+          _tag: "NopOut",
+          immediate: true,
+          lun: 0n,
+          itt: task.itt,
+          ttt: RESERVED_TAG,
+          cmdSN: s.state.cmdSN,
+          expStatSN: c.expStatSN,
+          data: new Uint8Array(0)
+        }
+      },
+      (pdu) => {
+        if (pdu._tag !== "NopIn") {
+          return IscsiError.make(new IscsiError.ProtocolError({ message: `NOP-Out answered by ${pdu._tag}` }))
+        }
+        s.state.nopRtt.observe((performance.now() - sentAt) / 1000)
+        return undefined
+      },
+      conn
+    )
+  })
 
 const tmfRaw = (s: Shell, fn: number, lun: bigint, referencedTaskTag: number, refCmdSN: number, conn?: Engine.Conn) =>
   simple<number>(
@@ -571,6 +646,7 @@ const abortTask = (s: Shell, task: Engine.Task & { readonly lun: bigint }) =>
   Effect.gen(function* () {
     const conn = task.conn
     if (conn === undefined || conn.dead !== undefined) return
+    s.state.stats.aborts++
     const timeout = s.timing.abortTimeout
     const answered = yield* tmfRaw(s, TaskManagementFunction.AbortTask, task.lun, task.itt, task.cmdSN, conn).pipe(
       Effect.as(true),
@@ -703,7 +779,11 @@ const watchHoles = (s: Shell, oldest: number | undefined): Effect.Effect<void> |
     const expNow = s.state.expCmdSN
     // every connection answered, so every command sent before the pings has reached the target
     if (conns.length > 0 && pings.every(Exit.isSuccess) && Serial.lte(expNow, awaited)) {
-      PubSub.publishUnsafe(s.events, { _tag: "CmdSNHole", expCmdSN: expNow, waiting: s.state.tasks.size })
+      publish(s, { _tag: "CmdSNHole", expCmdSN: expNow, waiting: s.state.tasks.size })
+      yield* annotated(s, Effect.logWarning("CmdSN hole: reinstating the session"), {
+        expCmdSN: expNow,
+        waiting: s.state.tasks.size
+      })
       const error = err.lost(
         `CmdSN hole: the target still expects CmdSN ${expNow}, which it will never receive (ErrorRecoveryLevel 0 cannot resend it); reinstating the session`
       )
@@ -718,6 +798,17 @@ const watchHoles = (s: Shell, oldest: number | undefined): Effect.Effect<void> |
 
 // ---- task management, text, logout ---------------------------------------------------------------
 
+const TMF_NAMES: Record<number, string> = {
+  1: "ABORT TASK",
+  2: "ABORT TASK SET",
+  3: "CLEAR ACA",
+  4: "CLEAR TASK SET",
+  5: "LOGICAL UNIT RESET",
+  6: "TARGET WARM RESET",
+  7: "TARGET COLD RESET",
+  8: "TASK REASSIGN"
+}
+
 const taskManagement =
   (s: Shell): Session["taskManagement"] =>
   (fn, options = {}) =>
@@ -726,6 +817,7 @@ const taskManagement =
       const lun = typeof lunOpt === "bigint" ? lunOpt : Lun.encode(lunOpt)
       return tmfRaw(s, fn, lun, options.referencedTaskTag ?? RESERVED_TAG, options.refCmdSN ?? s.state.cmdSN)
     }).pipe(
+      Effect.tap((response) => Effect.annotateCurrentSpan("iscsi.tmf.response", TMF_RESPONSES[response] ?? response)),
       Effect.flatMap((response) =>
         response === 0
           ? Effect.void
@@ -739,7 +831,14 @@ const taskManagement =
               )
             )
       ),
-      Effect.withSpan("Session.taskManagement")
+      Effect.withSpan("Session.taskManagement", {
+        attributes: {
+          "iscsi.target": s.logLabels.target,
+          "iscsi.portal": s.logLabels.portal,
+          "iscsi.tmf.function": TMF_NAMES[fn] ?? fn,
+          ...(options.lun !== undefined ? { "scsi.lun": String(options.lun) } : {})
+        }
+      })
     )
 
 const text = (s: Shell) => (pairs: ReadonlyArray<TextKeys.Pair>) =>
@@ -876,7 +975,8 @@ const supervisor = (s: Shell) =>
 
 /** Open a session (leading login, then the other connections) in the current scope. */
 export const make = Effect.fn("Session.make")(function* (
-  config: Config
+  config: Config,
+  observer?: Observer | undefined
 ): Effect.fn.Return<Session, IscsiError.IscsiError, Transport | Platform | Scope.Scope> {
   const platform = yield* Platform
   const transport = yield* Transport
@@ -930,6 +1030,19 @@ export const make = Effect.fn("Session.make")(function* (
     tsih: first.result.tsih,
     address: first.address,
     events: yield* PubSub.unbounded<SessionEvent>(),
+    observer,
+    live: {
+      counters: state.stats,
+      nopRtt: state.nopRtt,
+      inFlight: () => state.tasks.size,
+      connections: () => state.conns.map((c) => ({ cid: c.cid, counters: c.stats }))
+    },
+    logLabels: {
+      target: config.targetName ?? "(discovery)",
+      portal: `${first.address.host.includes(":") ? `[${first.address.host}]` : first.address.host}:${first.address.port}`,
+      isid: config.isid.toString(16).padStart(12, "0"),
+      tsih: first.result.tsih
+    },
     signals: yield* Queue.unbounded<Signal>(),
     connScopes: new Map(),
     closedLatch: yield* Latch.make(false),
@@ -944,7 +1057,7 @@ export const make = Effect.fn("Session.make")(function* (
   }
 
   state.onEvent = (event) => {
-    PubSub.publishUnsafe(s.events, event)
+    publish(s, event)
     if (event._tag === "AsyncMessage") {
       const m = event.message
       // AsyncEvent 0, SCSI asynchronous event (§11.9.1): its sense data, a Unit Attention like any other
@@ -952,7 +1065,7 @@ export const make = Effect.fn("Session.make")(function* (
         const sense = m.data.subarray(2, 2 + ((m.data[0]! << 8) | m.data[1]!))
         const ua = unitAttention(sense)
         if (ua !== undefined) {
-          PubSub.publishUnsafe(s.events, { _tag: "UnitAttention", lun: m.lun, asc: ua.asc, ascq: ua.ascq, sense })
+          publish(s, { _tag: "UnitAttention", lun: m.lun, asc: ua.asc, ascq: ua.ascq, sense })
         }
       }
       Queue.offerUnsafe(s.signals, { _tag: "Async", conn: event.cid, message: m })
@@ -963,8 +1076,7 @@ export const make = Effect.fn("Session.make")(function* (
   }
   state.onCheckCondition = (lun, sense) => {
     const ua = unitAttention(sense)
-    if (ua !== undefined)
-      PubSub.publishUnsafe(s.events, { _tag: "UnitAttention", lun, asc: ua.asc, ascq: ua.ascq, sense })
+    if (ua !== undefined) publish(s, { _tag: "UnitAttention", lun, asc: ua.asc, ascq: ua.ascq, sense })
   }
   state.onWindowClosed = () => {
     if (s.windowPingScheduled) return
@@ -995,7 +1107,7 @@ export const make = Effect.fn("Session.make")(function* (
   for (let i = 1; i < s.granted; i++) {
     const r = yield* Effect.exit(addConnection(s))
     if (Exit.isFailure(r)) {
-      refused(s, r.cause)
+      yield* refused(s, r.cause)
       yield* keepConnections(s)
       break
     }
@@ -1031,6 +1143,7 @@ export const make = Effect.fn("Session.make")(function* (
       maxCmdSN: state.maxCmdSN,
       counters: { ...state.stats }
     })),
+    live: s.live,
     closed: Effect.andThen(
       s.closedLatch.await,
       Effect.sync(() => s.closedWith!)

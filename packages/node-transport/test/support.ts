@@ -2,7 +2,11 @@
 import { Negotiation, Pool, type Session } from "@effect-iscsi/core"
 import type { FakeTarget } from "@effect-iscsi/testing"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import type * as Metric from "effect/Metric"
+import * as References from "effect/References"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 
 export const INITIATOR = "iqn.2026-11.io.effect-iscsi:reliability"
 
@@ -128,3 +132,76 @@ export const pattern = (lba: number, bytes: number, seed: number): Uint8Array =>
 
 /** One target's managed session from a fresh pool (scoped): what `Pool.target` hands to programs. */
 export const openTarget = (target: Pool.Target) => Effect.flatMap(Pool.make(), (pool) => pool.acquire(target))
+
+/** A tracer that keeps every span it makes (and a JSON dump of them: names, attributes, events, exits). */
+export const recordingTracer = () => {
+  const spans: Array<Tracer.NativeSpan> = []
+  const tracer = Tracer.make({
+    span(options) {
+      const span = new Tracer.NativeSpan(options)
+      spans.push(span)
+      return span
+    }
+  })
+  const dump = () =>
+    JSON.stringify(
+      spans.map((s) => ({
+        name: s.name,
+        attributes: [...(s._attributes ?? new Map()).entries()].map(([k, v]) => [k, String(v)]),
+        events: (s._events ?? []).map(([n, , a]) => [
+          n,
+          JSON.stringify(a, (_k, v) => (typeof v === "bigint" ? String(v) : v))
+        ]),
+        status: s.status._tag === "Ended" ? String(s.status.exit) : "open"
+      }))
+    )
+  /** The attributes of a span as a plain object. */
+  const attributes = (s: Tracer.NativeSpan): Record<string, unknown> => Object.fromEntries(s._attributes ?? new Map())
+  return { tracer, spans, dump, attributes }
+}
+
+export interface LogLine {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Readonly<Record<string, unknown>>
+}
+
+/** A logger that keeps every line (level, message, annotations), and the lines as text. */
+export const recordingLogger = () => {
+  const lines: Array<LogLine> = []
+  const logger = Logger.make((options) => {
+    const m = options.message
+    const message = Array.isArray(m) ? m.map(String).join(" ") : String(m)
+    lines.push({
+      level: options.logLevel,
+      message,
+      annotations: { ...(options.fiber.getRef(References.CurrentLogAnnotations) as Record<string, unknown>) }
+    })
+  })
+  const dump = () => JSON.stringify(lines)
+  return { logger, lines, dump }
+}
+
+/**
+ * The value of the series `id` whose labels include `labels` in a metrics snapshot: a counter's
+ * count, a gauge's value, a histogram's state; undefined when there is none.
+ */
+export const metricValue = (
+  snapshot: ReadonlyArray<Metric.Metric.Snapshot>,
+  id: string,
+  labels: Readonly<Record<string, string>>
+  // biome-ignore lint/suspicious/noExplicitAny: the state's shape depends on the metric's type
+): any => {
+  const found = snapshot.filter((s) => s.id === id && Object.entries(labels).every(([k, v]) => s.attributes?.[k] === v))
+  if (found.length > 1) throw new Error(`${id} ${JSON.stringify(labels)}: ${found.length} series`)
+  const s = found[0]
+  if (s === undefined) return undefined
+  switch (s.type) {
+    case "Counter":
+      return (s.state as Metric.CounterState<number>).count
+    case "Gauge":
+      return (s.state as Metric.GaugeState<number>).value
+    default:
+      return s.state
+  }
+}

@@ -19,8 +19,10 @@
  *   attempts were made (`error.attempts`). Per call: `Scsi.withPolicy({ timeoutMs, retries })`; per
  *   target: the layer's `commandTimeoutMs` / `commandRetries`.
  * - Cancellation is interruption: interrupting the fiber aborts the task (ABORT TASK).
- * - Tracing: every command is a span named after it (`Scsi.inquiry`, …) except READ and WRITE, the
- *   data path, where a span per block I/O would cost more than the I/O itself.
+ * - Tracing: every program is a span named after it (`Scsi.inquiry`, …) and every command it sends
+ *   a child span `SCSI <NAME>` with its target, LUN, opcode, LBA and blocks, attempts and outcome
+ *   (see the runner); READ and WRITE, the data path, are traced only under `TraceDataPath`.
+ * - Metrics: every command call is counted and timed in the target's `Telemetry` (core).
  * - Hot loops: pass `options.into` to read into your own buffer (no allocation per command).
  * - Scatter-gather (libiscsi's `*_iov`): `read10Iov`/`read16Iov` read into a list of buffers,
  *   `write10Iov`/`write16Iov` write from one, without concatenating them.
@@ -37,6 +39,7 @@ import {
   type ScsiTransportService
 } from "@effect-iscsi/core/ScsiTransport"
 import { TaskManagementFunction } from "@effect-iscsi/core/PduTypes"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as CompareAndWrite from "./CompareAndWrite.ts"
@@ -62,7 +65,7 @@ import * as Unmap from "./Unmap.ts"
 import * as WriteSame from "./WriteSame.ts"
 
 export { CommandPolicy, defaultCommandPolicy } from "@effect-iscsi/core/ScsiTransport"
-export { shouldRetry } from "./internal/runner.ts"
+export { commandName, shouldRetry, TraceDataPath } from "./internal/runner.ts"
 
 /**
  * Run `self` (any command or program of commands) under this deadline and retry policy:
@@ -162,18 +165,23 @@ export const geometry = (lun: number): Command<LunGeometry> =>
 const withBlockSize = <A>(
   lun: number,
   given: number | undefined,
-  f: (t: ScsiTransportService, call: CommandPolicy | undefined, blockSize: number) => Effect.Effect<A, CommandError>
+  f: (
+    t: ScsiTransportService,
+    call: CommandPolicy | undefined,
+    blockSize: number,
+    context: Context.Context<never>
+  ) => Effect.Effect<A, CommandError>
 ): Command<A> =>
-  Runner.withTransport((t, call) => {
+  Runner.withTransport((t, call, context) => {
     const bs = given ?? cachedGeometry(t, lun)?.blockSize
-    if (bs !== undefined) return f(t, call, bs)
-    return Effect.flatMap(learnGeometry(t, call, lun), (g) => f(t, call, g.blockSize))
+    if (bs !== undefined) return f(t, call, bs, context)
+    return Effect.flatMap(learnGeometry(t, call, lun), (g) => f(t, call, g.blockSize, context))
   })
 
 // READ and WRITE are the data path: plain functions over the runner, without the span and the
 // call-site stack trace `Effect.fn` adds to every call (`iscsi bench --qd 32 --bs 4k --random` on
-// tgt's null LUN: 29k → 59k IOPS; the session alone does 70k). Wrap them in `Effect.withSpan` to
-// trace them; every other command keeps its span.
+// tgt's null LUN: 29k → 59k IOPS; the session alone does 70k). Their commands carry a span only
+// under `TraceDataPath` (the runner's); every other command keeps its spans.
 
 const toData = (result: ScsiResult): Uint8Array => result.data
 
@@ -182,18 +190,24 @@ const readProgram =
     cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
   ) =>
   (lun: number, lba: number, blocks: number, options?: ReadOptions): Command<Uint8Array> =>
-    withBlockSize(lun, options?.blockSize, (t, call, bs) => {
+    withBlockSize(lun, options?.blockSize, (t, call, bs, context) => {
       const length = readLength(blocks, bs)
       if (Result.isFailure(length)) return Effect.fail(length.failure)
       return Effect.map(
-        Runner.runOn(t, call, {
-          lun,
-          cdb: cdb(lba, blocks, options),
-          direction: "read",
-          readLength: length.success,
-          readInto: options?.into,
-          exactTransfer: true
-        }),
+        Runner.runOn(
+          t,
+          call,
+          {
+            lun,
+            cdb: cdb(lba, blocks, options),
+            direction: "read",
+            readLength: length.success,
+            readInto: options?.into,
+            exactTransfer: true,
+            dataPath: true
+          },
+          context
+        ),
         toData
       )
     })
@@ -203,17 +217,23 @@ const writeProgram =
     cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
   ) =>
   (lun: number, lba: number, data: Uint8Array, options?: WriteOptions): Command<void> =>
-    withBlockSize(lun, options?.blockSize, (t, call, bs) => {
+    withBlockSize(lun, options?.blockSize, (t, call, bs, context) => {
       const blocks = blocksOf(data, bs)
       if (Result.isFailure(blocks)) return Effect.fail(blocks.failure)
       return Effect.asVoid(
-        Runner.runOn(t, call, {
-          lun,
-          cdb: cdb(lba, blocks.success, options),
-          direction: "write",
-          dataOut: data,
-          exactTransfer: true
-        })
+        Runner.runOn(
+          t,
+          call,
+          {
+            lun,
+            cdb: cdb(lba, blocks.success, options),
+            direction: "write",
+            dataOut: data,
+            exactTransfer: true,
+            dataPath: true
+          },
+          context
+        )
       )
     })
 
@@ -331,18 +351,24 @@ const readIovProgram =
     cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
   ) =>
   (lun: number, lba: number, buffers: ReadonlyArray<Uint8Array>, options?: WriteOptions): Command<void> =>
-    withBlockSize(lun, options?.blockSize, (t, call, bs) => {
+    withBlockSize(lun, options?.blockSize, (t, call, bs, context) => {
       const blocks = blocksOfIov(buffers, bs)
       if (Result.isFailure(blocks)) return Effect.fail(blocks.failure)
       return Effect.asVoid(
-        Runner.runOn(t, call, {
-          lun,
-          cdb: cdb(lba, blocks.success, options),
-          direction: "read",
-          readLength: blocks.success * bs,
-          readIntoIov: buffers,
-          exactTransfer: true
-        })
+        Runner.runOn(
+          t,
+          call,
+          {
+            lun,
+            cdb: cdb(lba, blocks.success, options),
+            direction: "read",
+            readLength: blocks.success * bs,
+            readIntoIov: buffers,
+            exactTransfer: true,
+            dataPath: true
+          },
+          context
+        )
       )
     })
 
@@ -352,17 +378,23 @@ const writeIovProgram =
     cdb: (lba: number, blocks: number, o?: ReadWrite.TransferOptions) => Result.Result<Uint8Array, ScsiError.ScsiError>
   ) =>
   (lun: number, lba: number, buffers: ReadonlyArray<Uint8Array>, options?: WriteOptions): Command<void> =>
-    withBlockSize(lun, options?.blockSize, (t, call, bs) => {
+    withBlockSize(lun, options?.blockSize, (t, call, bs, context) => {
       const blocks = blocksOfIov(buffers, bs)
       if (Result.isFailure(blocks)) return Effect.fail(blocks.failure)
       return Effect.asVoid(
-        Runner.runOn(t, call, {
-          lun,
-          cdb: cdb(lba, blocks.success, options),
-          direction: "write",
-          dataOutIov: buffers,
-          exactTransfer: true
-        })
+        Runner.runOn(
+          t,
+          call,
+          {
+            lun,
+            cdb: cdb(lba, blocks.success, options),
+            direction: "write",
+            dataOutIov: buffers,
+            exactTransfer: true,
+            dataPath: true
+          },
+          context
+        )
       )
     })
 

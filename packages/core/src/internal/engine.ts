@@ -23,6 +23,7 @@ import type { ScsiRequest, ScsiResult } from "../ScsiTransport.ts"
 import * as Serial from "../Serial.ts"
 import * as TextExchange from "../TextExchange.ts"
 import type * as TextKeys from "../TextKeys.ts"
+import { Histogram } from "./histogram.ts"
 import { IoVector } from "./iov.ts"
 
 /** The negotiated values the engine reads (a subset of Negotiation.OperationalParameters). */
@@ -164,6 +165,47 @@ export class TaskTable {
   }
 }
 
+/** A session's counters (see `SessionState.stats`). */
+export interface Counters {
+  /** SCSI commands submitted. */
+  commands: number
+  /** SCSI commands the target answered with a status (any status). */
+  completed: number
+  /** PDUs and bytes on the wire, every connection of the session (digests and padding included). */
+  pdusIn: number
+  pdusOut: number
+  bytesIn: number
+  bytesOut: number
+  /** Commands that waited for the CmdSN window to open. */
+  windowWaits: number
+  /** R2Ts received. */
+  r2ts: number
+  /** Header or data digest errors we detected (each drops its connection at ErrorRecoveryLevel 0). */
+  digestErrors: number
+  /** Rejects with reason "data digest error": the target found a digest error in what we sent. */
+  targetDigestErrors: number
+  /** Reject PDUs received (any reason). */
+  rejects: number
+  /** Commands re-issued on another connection of the session (MC/S failover). */
+  reissued: number
+  /** ABORT TASKs sent for tasks given up on (interrupted, timed out, broken). */
+  aborts: number
+  /** Connections logged in (the leading one and every MC/S one). */
+  logins: number
+  /** Connections lost (not removed or logged out). */
+  connectionLosses: number
+  /** NOP-Out pings we sent (keepalive, window and CmdSN-hole probes). */
+  nopPings: number
+}
+
+/** One connection's traffic (see `Conn.stats`). */
+export interface ConnCounters {
+  pdusIn: number
+  pdusOut: number
+  bytesIn: number
+  bytesOut: number
+}
+
 /** Session-wide sequence state: one owner, never exposed. */
 export class SessionState {
   cmdSN: number
@@ -183,10 +225,31 @@ export class SessionState {
   /** A SCSI task ended in CHECK CONDITION with sense data (the shell reports Unit Attentions). */
   onCheckCondition: (lun: bigint, sense: Uint8Array) => void = () => {}
   /**
-   * Counters for observability. `completed`: SCSI commands the target answered with a status (any
-   * status): a session that failed with none completed failed "right after login" (see Recurrence).
+   * Counters for observability, plain numbers bumped where things happen (no Effect per PDU): the
+   * session's `stats` copies them, `Telemetry` reads them when metrics are exported. `completed`:
+   * SCSI commands the target answered with a status (any status): a session that failed with none
+   * completed failed "right after login" (see Recurrence).
    */
-  readonly stats = { commands: 0, completed: 0, pdusIn: 0, pdusOut: 0, bytesIn: 0, bytesOut: 0, windowWaits: 0 }
+  readonly stats: Counters = {
+    commands: 0,
+    completed: 0,
+    pdusIn: 0,
+    pdusOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    windowWaits: 0,
+    r2ts: 0,
+    digestErrors: 0,
+    targetDigestErrors: 0,
+    rejects: 0,
+    reissued: 0,
+    aborts: 0,
+    logins: 0,
+    connectionLosses: 0,
+    nopPings: 0
+  }
+  /** Round-trip times of our NOP-Out pings (seconds). */
+  readonly nopRtt = new Histogram()
 
   constructor(cmdSN: number, expCmdSN: number, maxCmdSN: number) {
     this.cmdSN = cmdSN
@@ -325,6 +388,8 @@ export type EngineEvent =
 export class Conn implements Placer {
   expStatSN = 0
   active = 0
+  /** This connection's traffic (the session's counters count it too). */
+  readonly stats: ConnCounters = { pdusIn: 0, pdusOut: 0, bytesIn: 0, bytesOut: 0 }
   dead: IscsiError.IscsiError | undefined
   loggingOut = false
   /** Batches of PDUs received so far (the keepalive watches it change). */
@@ -379,6 +444,7 @@ export class Conn implements Placer {
     if (this.dead !== undefined) return
     const frames = Pdu.encodeFrames(pdu, this.digest)
     this.session.stats.pdusOut++
+    this.stats.pdusOut++
     this.write(frames)
   }
 
@@ -387,6 +453,7 @@ export class Conn implements Placer {
     if (this.dead !== undefined) return
     const frames = Pdu.encodeFramesVector(pdu, segment, this.digest)
     this.session.stats.pdusOut++
+    this.stats.pdusOut++
     this.write(frames)
   }
 
@@ -395,6 +462,7 @@ export class Conn implements Placer {
     this.received++
     const s = this.session
     s.stats.pdusIn += pdus.length
+    this.stats.pdusIn += pdus.length
     for (let i = 0; i < pdus.length; i++) {
       if (this.dead !== undefined) return
       this.handle(pdus[i]!)
@@ -424,6 +492,7 @@ export class Conn implements Placer {
       }
       case "ReadyToTransfer": {
         // R2T carries the next StatSN and does not advance it
+        s.stats.r2ts++
         s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
         return this.route(pdu.itt, pdu)
       }
@@ -455,6 +524,8 @@ export class Conn implements Placer {
         return
       }
       case "Reject": {
+        s.stats.rejects++
+        if (pdu.reason === 0x02) s.stats.targetDigestErrors++
         s.updateWindow(pdu.expCmdSN, pdu.maxCmdSN)
         this.advanceStatSN(pdu.statSN)
         const itt = pdu.data.length >= 20 ? readU32(pdu.data, 16) : RESERVED_TAG

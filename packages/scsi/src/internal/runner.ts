@@ -9,10 +9,19 @@
  * 10 ms doubling backoff). Every retry is logged at Debug level (and noted on the current span);
  * the final error carries the number of attempts. Every UNIT ATTENTION seen on a command it retries
  * goes to `UnitAttention.OnUnitAttention` (looked up only after a failure).
+ *
+ * Observability: every command call is recorded in the target's `Telemetry` (when the transport has
+ * one: by LUN, operation code and outcome, with its latency over all attempts and the bytes it
+ * moved) by plain code in the callbacks the call runs anyway, with no Effect step of its own; and it
+ * is a span (`SCSI <OPCODE NAME>`: target, portal, LUN, opcode, LBA and blocks where the CDB has
+ * them, attempts, outcome), except the data path (READ, WRITE and their scatter-gather forms),
+ * which is traced only when `TraceDataPath` is on. A call that is interrupted is neither counted nor
+ * given an outcome (its span ends as interrupted; the engine counts the ABORT TASK).
  */
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
 import {
   CommandPolicy,
+  type CommandRecorder,
   defaultCommandPolicy,
   type Direction,
   request as makeRequest,
@@ -24,6 +33,8 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import * as Tracer from "effect/Tracer"
+import * as OperationCodes from "../OperationCodes.ts"
 import * as ScsiError from "../ScsiError.ts"
 import * as Sense from "../Sense.ts"
 import * as UnitAttention from "../UnitAttention.ts"
@@ -44,7 +55,18 @@ export interface Command {
   readonly idempotent?: boolean | undefined
   /** Fail with a Residual reason unless exactly the expected bytes moved (READ/WRITE). */
   readonly exactTransfer?: boolean | undefined
+  /** READ or WRITE (the data path): a span only when `TraceDataPath` is on. */
+  readonly dataPath?: boolean | undefined
 }
+
+/**
+ * Trace every READ and WRITE too (default false: the data path carries no span; every other
+ * command does). `Effect.provideService(Scsi.TraceDataPath, true)` around a program turns it on
+ * for the commands it runs; it costs about one span per block I/O (see README "Observability").
+ */
+export const TraceDataPath = Context.Reference<boolean>("@effect-iscsi/scsi/TraceDataPath", {
+  defaultValue: () => false
+})
 
 /** Map a completed task's outcome to success or a `ScsiError`. */
 export const interpret = (command: Command, result: ScsiResult): Result.Result<ScsiResult, ScsiError.ScsiError> => {
@@ -163,21 +185,102 @@ export const policyOf = (transport: ScsiTransportService, call: CommandPolicy | 
 
 /**
  * Run `f` with the environment's transport and the call's policy, read synchronously from the
- * context (one Effect step, not one per service: this is on the data path of every command).
+ * context (one Effect step, not one per service: this is on the data path of every command); the
+ * context itself goes along for what is read only sometimes (`TraceDataPath`).
  */
 export const withTransport = <A, E, R>(
-  f: (transport: ScsiTransportService, call: CommandPolicy | undefined) => Effect.Effect<A, E, R>
+  f: (
+    transport: ScsiTransportService,
+    call: CommandPolicy | undefined,
+    context: Context.Context<never>
+  ) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R | ScsiTransport> =>
   Effect.contextWith((ctx: Context.Context<ScsiTransport>) =>
-    f(Context.get(ctx, ScsiTransport), Context.get(ctx, CommandPolicy))
+    f(Context.get(ctx, ScsiTransport), Context.get(ctx, CommandPolicy), ctx as Context.Context<never>)
   )
+
+/** Operation codes whose name depends on the service action in CDB byte 1 (bits 4-0). */
+const SERVICE_ACTION_OPCODES = new Set([0x5e, 0x5f, 0x83, 0x84, 0x9e, 0xa3, 0xa4])
+
+const serviceActionOf = (cdb: Uint8Array): number | undefined =>
+  SERVICE_ACTION_OPCODES.has(cdb[0]!) && cdb.length > 1 ? cdb[1]! & 0x1f : undefined
+
+/** The SPC/SBC name of a CDB's command (`READ (10)`, `READ CAPACITY (16)`, …). */
+export const commandName = (cdb: Uint8Array): string => OperationCodes.name(cdb[0]!, serviceActionOf(cdb))
+
+const u32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
+const u16 = (b: Uint8Array, o: number) => (b[o]! << 8) | b[o + 1]!
+
+/** LBA and block count of the block commands that have them (READ, WRITE, VERIFY, …), for spans. */
+export const lbaAndBlocks = (cdb: Uint8Array): { readonly lba: number; readonly blocks: number } | undefined => {
+  switch (cdb[0]) {
+    case 0x08:
+    case 0x0a:
+      return cdb.length < 6
+        ? undefined
+        : { lba: ((cdb[1]! & 0x1f) << 16) | (cdb[2]! << 8) | cdb[3]!, blocks: cdb[4] === 0 ? 256 : cdb[4]! }
+    case 0x28:
+    case 0x2a:
+    case 0x2e:
+    case 0x2f:
+    case 0x34:
+    case 0x35:
+    case 0x41:
+      return cdb.length < 10 ? undefined : { lba: u32(cdb, 2), blocks: u16(cdb, 7) }
+    case 0xa8:
+    case 0xaa:
+    case 0xae:
+    case 0xaf:
+      return cdb.length < 12 ? undefined : { lba: u32(cdb, 2), blocks: u32(cdb, 6) }
+    case 0x88:
+    case 0x8a:
+    case 0x8b:
+    case 0x8e:
+    case 0x8f:
+    case 0x90:
+    case 0x91:
+    case 0x93:
+      return cdb.length < 16 ? undefined : { lba: u32(cdb, 2) * 2 ** 32 + u32(cdb, 6), blocks: u32(cdb, 10) }
+    case 0x89:
+      return cdb.length < 16 ? undefined : { lba: u32(cdb, 2) * 2 ** 32 + u32(cdb, 6), blocks: cdb[13]! }
+    default:
+      return undefined
+  }
+}
+
+/** A failed call's outcome label: the reason, with the sense key for a CHECK CONDITION. */
+export const outcomeOf = (e: CommandError): string =>
+  e._tag === "ScsiError" && e.reason._tag === "CheckCondition"
+    ? `CheckCondition(${e.reason.senseKeyName})`
+    : e.reason._tag
+
+/** The recorder of this command's LUN and opcode (registered by the first such command). */
+const recorderOf = (transport: ScsiTransportService, lun: number, cdb: Uint8Array): CommandRecorder | undefined => {
+  const t = transport.telemetry
+  if (t === undefined) return undefined
+  const sa = serviceActionOf(cdb) ?? 0
+  const key = cdb[0]! + sa * 0x100 + lun * 0x10000
+  return t.recorder(key) ?? t.register(key, lun, commandName(cdb))
+}
+
+/** Data bytes a successful call moved: [read, written]. */
+const readBytesOf = (command: Command, result: ScsiResult): number =>
+  command.direction === "read" || command.direction === "bidirectional"
+    ? Math.max(0, (command.readLength ?? 0) - (result.underflow ? result.residualCount : 0))
+    : 0
+
+const writtenBytesOf = (command: Command): number =>
+  command.direction === "write" || command.direction === "bidirectional"
+    ? (command.dataOut?.length ?? totalLength(command.dataOutIov))
+    : 0
 
 /** Send `command` once with this deadline (ms; 0 = none) and interpret the outcome. */
 const attempt = (
   transport: ScsiTransportService,
-  command: Command,
+  command: CommandImpl,
   cdb: Uint8Array,
-  timeoutMs: number
+  timeoutMs: number,
+  first: boolean
 ): Effect.Effect<ScsiResult, CommandError> =>
   Effect.flatMap(
     transport.execute(
@@ -194,7 +297,12 @@ const attempt = (
         timeoutMs
       })
     ),
-    (result) => Effect.fromResult(interpret(command, result))
+    (result) => {
+      const r = interpret(command, result)
+      // the common case, recorded here: no Effect step of its own
+      if (first && Result.isSuccess(r)) command.succeeded(r.success, 1)
+      return Effect.fromResult(r)
+    }
   )
 
 /**
@@ -204,26 +312,54 @@ const attempt = (
 export const runOn = (
   transport: ScsiTransportService,
   call: CommandPolicy | undefined,
-  fields: Command
+  fields: Command,
+  context?: Context.Context<never>
 ): Effect.Effect<ScsiResult, CommandError> => {
   // a class instance lives through the retries, not the caller's literal (see ScsiTransport.request)
   const command = new CommandImpl(fields)
   const cdb = command.cdb
   if (Result.isFailure(cdb)) return Effect.fail(cdb.failure)
+  const bytes = cdb.success
   const timeoutMs = call?.timeoutMs ?? transport.policy?.timeoutMs ?? defaultCommandPolicy.timeoutMs
-  const started = Date.now()
-  return Effect.catch(attempt(transport, command, cdb.success, timeoutMs), (first: CommandError) =>
-    retrying(transport, call, command, cdb.success, first, started)
+  command.started = performance.now()
+  command.recorder = recorderOf(transport, command.lun, bytes)
+  const run = Effect.catch(attempt(transport, command, bytes, timeoutMs, true), (first: CommandError) =>
+    retrying(transport, call, command, bytes, first)
   )
+  if (command.dataPath === true && (context === undefined || !Context.get(context, TraceDataPath))) return run
+  return Effect.useSpan(
+    `SCSI ${commandName(bytes)}`,
+    { kind: "client", attributes: spanAttributes(transport, command, bytes) },
+    (span) => {
+      command.span = span
+      return Effect.provideService(run, Tracer.ParentSpan, span)
+    }
+  )
+}
+
+const spanAttributes = (
+  transport: ScsiTransportService,
+  command: Command,
+  cdb: Uint8Array
+): Record<string, unknown> => {
+  const e = transport.endpoint
+  const where = lbaAndBlocks(cdb)
+  return {
+    ...(e !== undefined ? { "iscsi.target": e.target, "iscsi.portal": e.portal } : {}),
+    "scsi.lun": command.lun,
+    "scsi.opcode": `0x${cdb[0]!.toString(16).padStart(2, "0")}`,
+    "scsi.command": commandName(cdb),
+    ...(where !== undefined ? { "scsi.lba": where.lba, "scsi.blocks": where.blocks } : {})
+  }
 }
 
 /** Run one command with the environment's transport and policy (see `runOn`). */
 export const run = (fields: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> =>
-  withTransport((transport, call) => runOn(transport, call, fields))
+  withTransport((transport, call, context) => runOn(transport, call, fields, context))
 
 /** Run one command exactly once (no retry) with the environment's transport. */
 export const runOnce = (fields: Command): Effect.Effect<ScsiResult, CommandError, ScsiTransport> =>
-  withTransport((transport, call) => runOn(transport, { ...call, retries: 0 }, fields))
+  withTransport((transport, call, context) => runOn(transport, { ...call, retries: 0 }, fields, context))
 
 const withAttempts = (e: CommandError, attempts: number): CommandError =>
   attempts <= 1
@@ -242,24 +378,27 @@ const absorb = (command: Command, error: CommandError): Effect.Effect<void> => {
 const retrying = (
   transport: ScsiTransportService,
   call: CommandPolicy | undefined,
-  command: Command,
+  command: CommandImpl,
   cdb: Uint8Array,
-  first: CommandError,
-  started: number
+  first: CommandError
 ) =>
   Effect.gen(function* () {
     const policy = policyOf(transport, call)
     const idempotent = command.idempotent ?? true
-    const deadline = policy.timeoutMs > 0 ? started + policy.timeoutMs : Number.POSITIVE_INFINITY
+    const deadline = policy.timeoutMs > 0 ? command.started + policy.timeoutMs : Number.POSITIVE_INFINITY
     let attempts = 1
     let last = first
     yield* absorb(command, first)
     for (;;) {
       if (attempts > policy.retries || !shouldRetry(last, idempotent, policy.retryTimeouts)) {
+        command.failed(last, attempts)
         return yield* Effect.fail(withAttempts(last, attempts))
       }
       const delay = Math.max(0, policy.backoff(attempts))
-      if (Date.now() + delay >= deadline) return yield* Effect.fail(withAttempts(last, attempts))
+      if (performance.now() + delay >= deadline) {
+        command.failed(last, attempts)
+        return yield* Effect.fail(withAttempts(last, attempts))
+      }
       yield* Effect.logDebug("retrying a SCSI command").pipe(
         Effect.annotateLogs({
           opcode: `0x${cdb[0]!.toString(16).padStart(2, "0")}`,
@@ -279,13 +418,19 @@ const retrying = (
       )
       if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
       attempts++
-      const remaining = deadline === Number.POSITIVE_INFINITY ? 0 : Math.max(1, deadline - Date.now())
-      const r = yield* Effect.result(attempt(transport, command, cdb, remaining))
-      if (Result.isSuccess(r)) return r.success
+      const remaining = deadline === Number.POSITIVE_INFINITY ? 0 : Math.max(1, deadline - performance.now())
+      const r = yield* Effect.result(attempt(transport, command, cdb, remaining, false))
+      if (Result.isSuccess(r)) {
+        command.succeeded(r.success, attempts)
+        return r.success
+      }
       last = r.failure
       yield* absorb(command, last)
     }
   })
+
+/** The outcome label of a call that succeeded (core's `Telemetry.OK`). */
+const OK = "ok"
 
 class CommandImpl implements Command {
   readonly lun: number
@@ -298,6 +443,11 @@ class CommandImpl implements Command {
   readonly readIntoIov: ReadonlyArray<Uint8Array> | undefined
   readonly idempotent: boolean | undefined
   readonly exactTransfer: boolean | undefined
+  readonly dataPath: boolean | undefined
+  /** When the call started (`performance.now()`): its deadline and latency count from here. */
+  started = 0
+  recorder: CommandRecorder | undefined = undefined
+  span: Tracer.Span | undefined = undefined
   constructor(fields: Command) {
     this.lun = fields.lun
     this.cdb = fields.cdb
@@ -309,6 +459,37 @@ class CommandImpl implements Command {
     this.readIntoIov = fields.readIntoIov
     this.idempotent = fields.idempotent
     this.exactTransfer = fields.exactTransfer
+    this.dataPath = fields.dataPath
+  }
+
+  /** The call succeeded after `attempts`: count it, finish the span's attributes. */
+  succeeded(result: ScsiResult, attempts: number): void {
+    const recorder = this.recorder
+    const span = this.span
+    if (recorder === undefined && span === undefined) return
+    const read = readBytesOf(this, result)
+    const written = writtenBytesOf(this)
+    recorder?.record(OK, (performance.now() - this.started) / 1000, read, written, attempts)
+    if (span !== undefined) {
+      span.attribute("scsi.outcome", OK)
+      span.attribute("scsi.attempts", attempts)
+      span.attribute("scsi.status", result.status)
+      if (read > 0) span.attribute("scsi.read_bytes", read)
+      if (written > 0) span.attribute("scsi.written_bytes", written)
+    }
+  }
+
+  /** The call failed with `error` after `attempts`. */
+  failed(error: CommandError, attempts: number): void {
+    const recorder = this.recorder
+    const span = this.span
+    if (recorder === undefined && span === undefined) return
+    const outcome = outcomeOf(error)
+    recorder?.record(outcome, (performance.now() - this.started) / 1000, 0, 0, attempts)
+    if (span !== undefined) {
+      span.attribute("scsi.outcome", outcome)
+      span.attribute("scsi.attempts", attempts)
+    }
   }
 }
 
