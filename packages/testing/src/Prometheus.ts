@@ -14,10 +14,10 @@
  *
  * Not here: anything of the metrics themselves (core's `Telemetry`, the CLI's `--metrics-port`).
  */
-import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { isAlive, killGroup, reapStale, spawnDaemon, writeOwner } from "./internal/daemon.ts"
 import { ensureInstalled, freePort } from "./Tgt.ts"
 
 export interface PrometheusInfo {
@@ -47,51 +47,6 @@ const ROOT = Path.join(Os.tmpdir(), "effect-iscsi-prometheus")
 
 /** Install Prometheus when missing. */
 export const ensure = (): void => ensureInstalled([{ cmd: "prometheus", pkg: "prometheus" }])
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-const killGroup = async (pid: number, signal: NodeJS.Signals, waitMs: number): Promise<void> => {
-  try {
-    process.kill(-pid, signal)
-  } catch {}
-  for (let i = 0; i < waitMs / 20 && isAlive(pid); i++) await sleep(20)
-}
-
-/** Reap instances left by runs whose owner process died (by pid file; never other Prometheus servers). */
-const reapStale = (): void => {
-  if (!Fs.existsSync(ROOT)) return
-  for (const dir of Fs.readdirSync(ROOT)) {
-    const full = Path.join(ROOT, dir)
-    try {
-      const meta = JSON.parse(Fs.readFileSync(Path.join(full, "owner.json"), "utf8")) as {
-        owner: number
-        pid: number
-      }
-      if (isAlive(meta.owner)) continue
-      if (meta.pid > 0 && isAlive(meta.pid)) {
-        try {
-          process.kill(-meta.pid, "SIGKILL")
-        } catch {
-          try {
-            process.kill(meta.pid, "SIGKILL")
-          } catch {}
-        }
-      }
-      Fs.rmSync(full, { recursive: true, force: true })
-    } catch {
-      // a dir being created by a live run, or not ours: leave it
-    }
-  }
-}
 
 const configText = (targets: ReadonlyArray<string>): string =>
   [
@@ -154,53 +109,34 @@ export class PrometheusInstance {
 /** Start a private Prometheus on a free loopback port, scraping `targets` every second. */
 export const start = async (options: StartOptions): Promise<PrometheusInstance> => {
   ensure()
-  reapStale()
+  reapStale(ROOT)
   Fs.mkdirSync(ROOT, { recursive: true })
   const workDir = Fs.mkdtempSync(Path.join(ROOT, "run-"))
-  Fs.writeFileSync(Path.join(workDir, "owner.json"), JSON.stringify({ owner: process.pid, pid: 0 }))
+  writeOwner(workDir, 0)
   const config = Path.join(workDir, "prometheus.yml")
   Fs.writeFileSync(config, configText(options.targets))
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
-    const log = Fs.openSync(Path.join(workDir, "prometheus.log"), "a")
-    const child = spawn(
-      "prometheus",
-      [
+    const url = `http://${HOST}:${port}`
+    const spawned = await spawnDaemon({
+      command: "prometheus",
+      args: [
         `--config.file=${config}`,
         `--storage.tsdb.path=${Path.join(workDir, "data")}`,
         `--web.listen-address=${HOST}:${port}`,
         "--web.console.templates=/etc/prometheus/consoles",
         "--web.console.libraries=/etc/prometheus/console_libraries"
       ],
-      {
-        cwd: workDir,
-        detached: true, // own process group: stop() kills the group
-        stdio: ["ignore", options.verbose ? "inherit" : log, options.verbose ? "inherit" : log]
-      }
-    )
-    Fs.closeSync(log)
-    child.unref()
-    const pid = child.pid
-    if (pid === undefined) throw new Error("could not spawn prometheus")
-    Fs.writeFileSync(Path.join(workDir, "owner.json"), JSON.stringify({ owner: process.pid, pid }))
-    const onExit = () => {
-      try {
-        process.kill(-pid, "SIGKILL")
-      } catch {}
+      cwd: workDir,
+      workDir,
+      log: "prometheus.log",
+      verbose: options.verbose,
+      ready: async () => (await fetch(`${url}/-/ready`)).ok,
+      readyTimeoutMs: 30_000
+    })
+    if (spawned !== undefined) {
+      return new PrometheusInstance({ host: HOST, port, url, pid: spawned.pid, workDir }, spawned.onExit)
     }
-    process.on("exit", onExit)
-    const url = `http://${HOST}:${port}`
-    for (let i = 0; i < 300 && isAlive(pid); i++) {
-      await sleep(100)
-      try {
-        const res = await fetch(`${url}/-/ready`)
-        if (res.ok) return new PrometheusInstance({ host: HOST, port, url, pid, workDir }, onExit)
-      } catch {
-        // not listening yet
-      }
-    }
-    process.off("exit", onExit)
-    await killGroup(pid, "SIGKILL", 1000)
   }
   const log = Fs.readFileSync(Path.join(workDir, "prometheus.log"), "utf8")
   Fs.rmSync(workDir, { recursive: true, force: true })

@@ -87,8 +87,12 @@ export interface SpawnOptions {
   readonly stdin?: string | undefined
   /** Print the server's output instead of logging it. */
   readonly verbose?: boolean | undefined
-  /** Ready when this says so (polled every 50 ms, at most 5 s, while the server lives). */
+  /** Working directory (default: this process's). */
+  readonly cwd?: string | undefined
+  /** Ready when this says so (polled every 50 ms while the server lives, for at most `readyTimeoutMs`). */
   readonly ready: () => Promise<boolean>
+  /** Default 5000 ms. */
+  readonly readyTimeoutMs?: number | undefined
 }
 
 /** Spawn a server in its own process group and wait until it is ready; undefined when it never is. */
@@ -97,6 +101,7 @@ export const spawnDaemon = async (options: SpawnOptions): Promise<Spawned | unde
   const log = Fs.openSync(Path.join(options.workDir, options.log), "a")
   const out = options.verbose === true ? "inherit" : log
   const child = spawn(options.command, [...options.args], {
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     detached: true, // own process group: stopping kills the group
     stdio: [stdin, out, out]
   })
@@ -112,7 +117,7 @@ export const spawnDaemon = async (options: SpawnOptions): Promise<Spawned | unde
     } catch {}
   }
   process.on("exit", onExit)
-  for (let i = 0; i < 100 && isAlive(pid); i++) {
+  for (let i = 0; i < (options.readyTimeoutMs ?? 5000) / 50 && isAlive(pid); i++) {
     await sleep(50)
     try {
       if (await options.ready()) return { pid, onExit }
