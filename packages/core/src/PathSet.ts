@@ -56,6 +56,7 @@ import * as Stream from "effect/Stream"
 import * as IscsiError from "./IscsiError.ts"
 import type * as ManagedSession from "./ManagedSession.ts"
 import type * as Pool from "./Pool.ts"
+import * as Telemetry from "./Telemetry.ts"
 import {
   request as makeRequest,
   type ScsiRequest,
@@ -339,6 +340,13 @@ export const make = <E = never>(
         }
       }
       paths.push(record)
+    }
+
+    // path states and counts as metrics, next to the sessions' own (Telemetry)
+    const context = yield* Effect.context<never>()
+    for (const p of paths) {
+      const series = Telemetry.registerPath(context, options.target.targetName ?? "", p.portal, () => p)
+      yield* Effect.addFinalizer(() => Effect.sync(series.remove))
     }
 
     const statusOf = (p: PathRecord): PathStatus => ({

@@ -28,6 +28,9 @@
  * | `iscsi_unit_attentions_total` | lun, asc_ascq | UNIT ATTENTIONs seen |
  * | `iscsi_cmdsn_holes_total` | | CmdSN holes found (each ends the session) |
  * | `iscsi_sessions`, `iscsi_connections` | | live sessions and connections (gauges) |
+ * | `iscsi_path_state` | portal, state | a multipath path's state: 1 for the state it is in, 0 for the others (`PathSet`) |
+ * | `iscsi_path_commands_total`, `iscsi_path_reissued_total`, `iscsi_path_failures_total` | portal | commands a path carried, re-sent elsewhere after failing there, times it was taken out |
+ * | `iscsi_path_outstanding` | portal | commands in flight on a path (gauge) |
  *
  * Cost: nothing here runs an Effect per command or per PDU. The session engine bumps plain counters
  * (`Session.live`, the same numbers `Session.stats` copies) and the command runner records each
@@ -442,6 +445,53 @@ const byRegistry = new WeakMap<Metric.MetricRegistry, Map<string, Target>>()
  * The metrics of a target in the metric registry of `context` (`Metric.MetricRegistry`; the
  * process-wide default unless a program provides its own), made and registered on first use.
  */
+/** The states a multipath path can be in (`PathSet.State`), one `iscsi_path_state` series each. */
+export const PATH_STATES = ["connecting", "active", "standby", "failed", "probing", "refused"] as const
+
+/** What the path series read, now. */
+export interface PathFigures {
+  readonly state: string
+  readonly commands: number
+  readonly reissued: number
+  readonly failures: number
+  readonly outstanding: number
+}
+
+/**
+ * Register the series of one multipath path (`PathSet`) in the registry of `context`; `remove`
+ * them when the path set closes.
+ */
+export const registerPath = (
+  context: Context.Context<never>,
+  target: string,
+  portal: string,
+  read: () => PathFigures
+): { readonly remove: () => void } => {
+  const labels = { target, portal }
+  const registrations = [
+    ...PATH_STATES.map((state) =>
+      gauge(
+        context,
+        "iscsi_path_state",
+        "a multipath path's state (1: the state it is in)",
+        { ...labels, state },
+        () => (read().state === state ? 1 : 0)
+      )
+    ),
+    counter(context, "iscsi_path_commands_total", "commands a path carried", labels, () => read().commands),
+    counter(
+      context,
+      "iscsi_path_reissued_total",
+      "commands re-sent elsewhere after failing on a path",
+      labels,
+      () => read().reissued
+    ),
+    counter(context, "iscsi_path_failures_total", "times a path was taken out", labels, () => read().failures),
+    gauge(context, "iscsi_path_outstanding", "commands in flight on a path", labels, () => read().outstanding)
+  ]
+  return { remove: () => registrations.forEach((r) => r.remove()) }
+}
+
 export const forTarget = (context: Context.Context<never>, target: string, portal: string): Target => {
   const registry = Context.get(context, Metric.MetricRegistry)
   let targets = byRegistry.get(registry)

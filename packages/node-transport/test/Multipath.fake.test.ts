@@ -15,7 +15,8 @@ import { FakeTarget } from "@effect-iscsi/testing"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import { collect, eventually, pattern } from "./support.ts"
+import * as Metric from "effect/Metric"
+import { collect, eventually, metricValue, pattern } from "./support.ts"
 
 const INITIATOR = "iqn.2026-11.io.effect-iscsi:multipath-fake"
 const { AccessState } = FakeTarget
@@ -202,6 +203,33 @@ describe("Multipath on the fake target", () => {
         expect(carried).toBeLessThan(1000)
         expect((yield* m.paths).map((p) => p.state)).toEqual(["active", "standby"])
       }).pipe(Effect.scoped, Effect.provide(env))
+  )
+
+  it.live("path states and counts are metrics: the failed path reads failed, then active again", () =>
+    Effect.gen(function* () {
+      const t = yield* FakeTarget.make({ portals: 2, blocks: 4096 })
+      const m = yield* open(t, { probeIntervalMs: 100 })
+      const [p0, p1] = (yield* m.paths).map((p) => p.portal)
+      const series = (id: string, portal: string, state?: string) =>
+        Effect.map(Metric.snapshot, (snapshot) =>
+          metricValue(snapshot, id, { portal, ...(state !== undefined ? { state } : {}) })
+        )
+      for (let i = 0; i < 16; i++) yield* on(m)(Scsi.read10(0, i, 1, { blockSize: 512 }))
+      expect(yield* series("iscsi_path_state", p0!, "active")).toBe(1)
+      expect(yield* series("iscsi_path_commands_total", p0!)).toBeGreaterThan(0)
+      expect(yield* series("iscsi_path_commands_total", p1!)).toBeGreaterThan(0)
+      t.setPortalDown(1, true)
+      for (let i = 0; i < 16; i++) yield* on(m)(Scsi.read10(0, i, 1, { blockSize: 512 }))
+      expect(yield* eventually(() => Effect.runSync(m.paths)[1]!.state !== "active", 3000)).toBe(true)
+      expect(
+        (yield* series("iscsi_path_state", p1!, "active")) + (yield* series("iscsi_path_state", p0!, "failed"))
+      ).toBe(0)
+      expect(yield* series("iscsi_path_failures_total", p1!)).toBeGreaterThanOrEqual(1)
+      t.setPortalDown(1, false)
+      expect(yield* eventually(() => Effect.runSync(m.paths)[1]!.state === "active", 3000)).toBe(true)
+      expect(yield* series("iscsi_path_state", p1!, "active")).toBe(1)
+      expect(yield* series("iscsi_path_state", p1!, "failed")).toBe(0)
+    }).pipe(Effect.scoped, Effect.provide(env), Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
   it.live("least-outstanding keeps a slow path nearly idle; round-robin gives it half", () =>
