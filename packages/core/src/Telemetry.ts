@@ -489,7 +489,11 @@ export const registerPath = (
     counter(context, "iscsi_path_failures_total", "times a path was taken out", labels, () => read().failures),
     gauge(context, "iscsi_path_outstanding", "commands in flight on a path", labels, () => read().outstanding)
   ]
-  return { remove: () => registrations.forEach((r) => r.remove()) }
+  return {
+    remove: () => {
+      for (const r of registrations) r.remove()
+    }
+  }
 }
 
 export const forTarget = (context: Context.Context<never>, target: string, portal: string): Target => {
