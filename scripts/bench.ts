@@ -19,6 +19,11 @@
  * own process, native CRC32C, zero data with cached data digests) to show what digests cost us.
  * Every row also reports how many cores the target process kept busy (the two share the machine).
  *
+ * The copy and startup rows (`iscsi dd` against `qemu-img convert`, process start) are in
+ * scripts/bench-copy.ts; a full run ends with them (`--copy`: only them; `--no-copy`: not them;
+ * `--copy-rounds N` (3), `--copy-gib N` (2), `--copy-only NAME[,NAME]`, `--startup-runs N` (20),
+ * `--copy-timeout S` (120)).
+ *
  * Flags: `--quick` (~1 min: one short round each), `--soak` (only the 5-minute RSS run),
  * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
  * benchmark/RESULTS.md), `--source` (run our process from TypeScript source through tsx instead of the
@@ -27,6 +32,7 @@
  * MB/s here are MiB/s (2^20 bytes per second), as iscsi-perf prints them.
  */
 import { Tgt } from "@effect-iscsi/testing"
+import { runCopyBench } from "./bench-copy.ts"
 import { execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -56,6 +62,17 @@ const seconds = Number(value("--seconds") ?? (quick ? 1.5 : 5))
 const warmup = Number(value("--warmup") ?? (quick ? 0.5 : 2))
 const only = value("--only")?.split(",")
 const writeResults = !flag("--no-results")
+/** Only the copy and startup rows (scripts/bench-copy.ts); `--no-copy` leaves them out of a full run. */
+const copyOnly = flag("--copy")
+const copyRows = !flag("--no-copy") && !quick && !soak && only === undefined
+const copyOptions = () => ({
+  root: ROOT,
+  rounds: Number(value("--copy-rounds") ?? 3),
+  gib: Number(value("--copy-gib") ?? 2),
+  startupRuns: Number(value("--startup-runs") ?? 20),
+  only: value("--copy-only")?.split(","),
+  timeoutSeconds: Number(value("--copy-timeout") ?? 120)
+})
 
 // ---- runners --------------------------------------------------------------------------------------
 interface Figures {
@@ -661,9 +678,15 @@ const machine = () => {
 
 // ---- main -----------------------------------------------------------------------------------------
 const main = async () => {
-  if (!fromSource) {
+  if (!fromSource || copyOnly || copyRows) {
     console.log("npm run build (our process runs the compiled packages/*/dist)")
     execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" })
+  }
+  if (copyOnly) {
+    const text = `${machine()}\n\n${await runCopyBench(copyOptions())}`
+    console.log(text)
+    if (writeResults) writeSection("copy", text)
+    return
   }
   const instance = await Tgt.start({ targets: ["disk", "tuned"] })
   const crc = await startCrcTarget()
@@ -754,6 +777,11 @@ const main = async () => {
   } finally {
     crc.stop()
     await instance.stop()
+  }
+  if (copyRows) {
+    const text = `${machine()}\n\n${await runCopyBench(copyOptions())}`
+    console.log(text)
+    if (writeResults) writeSection("copy", text)
   }
 }
 
@@ -859,7 +887,7 @@ const writeSection = (key: string, text: string) => {
   const re = /<!-- section:(\w+) -->\n([\s\S]*?)<!-- \/section -->/g
   for (let m = re.exec(old); m !== null; m = re.exec(old)) sections.set(m[1]!, m[2]!)
   sections.set(key, `${text}\n`)
-  const order = ["full", "quick", "soak"]
+  const order = ["full", "copy", "quick", "soak"]
   const body = order
     .filter((k) => sections.has(k))
     .map((k) => `<!-- section:${k} -->\n${sections.get(k)}<!-- /section -->`)
