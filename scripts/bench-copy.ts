@@ -384,7 +384,8 @@ const startupVariants = (s: Setup): ReadonlyArray<StartupVariant> => [
 
 // ---- main -------------------------------------------------------------------------------------------
 
-export const runCopyBench = async (o: CopyBenchOptions): Promise<string> => {
+/** A private tgtd with 2 GiB LUNs (or `gib`) on a tmpfs, the second target, and the files' directory. */
+const withSetup = async <A>(o: CopyBenchOptions, f: (s: Setup, where: { dir: string; tmpfs: boolean }) => Promise<A>) => {
   Tgt.ensureInstalled([{ cmd: "qemu-img", pkg: "qemu-utils" }, { pkg: "qemu-block-extra" }])
   const size = Math.round(o.gib * GiB)
   const where = pickDir(size)
@@ -412,9 +413,71 @@ export const runCopyBench = async (o: CopyBenchOptions): Promise<string> => {
       // the bundle from the build at the start of `npm run bench`
       env: { ...process.env, ISCSI_CLI_DIST: "1" }
     }
+    return await f(s, where)
+  } finally {
+    await instance.stop()
+  }
+}
+
+/**
+ * `--copy-sweep`: our dd alone, LUN → file and file → LUN, over transfer sizes and queue depths, in
+ * rotating order: where the defaults (--bs, --qd) come from.
+ */
+export const runCopySweep = (o: CopyBenchOptions): Promise<string> =>
+  withSetup(o, async (s) => {
+    const sizes = ["256k", "512k", "1M", "2M", "4M"]
+    const depths = [4, 8, 16]
+    const configs = sizes.flatMap((bs) => depths.map((qd) => ({ bs, qd })))
+    const out = new Map<string, { read: Array<Run>; write: Array<Run> }>(
+      configs.map((c) => [`${c.bs} ${c.qd}`, { read: [], write: [] }])
+    )
+    let k = 0
+    for (let round = 0; round < o.rounds; round++) {
+      for (let i = 0; i < configs.length; i++) {
+        const c = configs[(i + round * 7) % configs.length]!
+        const flags = ["--bs", c.bs, "--qd", String(c.qd)]
+        fillRandom(s.backing("disk", 1), s.size, `lun ${k++}`)
+        rm(s.file("out.img"))
+        const side = dd(s.url("disk", 1), s.file("out.img"))
+        const r = await timed(side.cmd, [...side.args, ...flags], s.env, o.timeoutSeconds)
+        if (!same(s.file("out.img"), s.backing("disk", 1))) throw new Error("sweep: LUN → file differs")
+        fillRandom(s.file("in.img"), s.size, `file ${k++}`)
+        const side2 = dd(s.file("in.img"), s.url("disk", 1))
+        const w = await timed(side2.cmd, [...side2.args, ...flags], s.env, o.timeoutSeconds)
+        if (!same(s.backing("disk", 1), s.file("in.img"))) throw new Error("sweep: file → LUN differs")
+        out.get(`${c.bs} ${c.qd}`)!.read.push(r)
+        out.get(`${c.bs} ${c.qd}`)!.write.push(w)
+        console.log(
+          `  --bs ${c.bs.padEnd(4)} --qd ${String(c.qd).padEnd(2)}  LUN → file ${mib(s.size, r).toFixed(0).padStart(5)} MiB/s  file → LUN ${mib(s.size, w).toFixed(0).padStart(5)} MiB/s`
+        )
+      }
+    }
+    const lines = [
+      `## dd transfer size and queue depth (${o.gib} GiB, ${o.rounds} rounds in rotating order; medians, MiB/s of the whole process, CPU s/GiB)`,
+      "",
+      "| --bs | --qd | LUN → file MiB/s | CPU | file → LUN MiB/s | CPU |",
+      "|---|---|---|---|---|---|"
+    ]
+    for (const c of configs) {
+      const v = out.get(`${c.bs} ${c.qd}`)!
+      const f = (xs: ReadonlyArray<Run>) =>
+        `${median(xs.map((x) => mib(s.size, x))).toFixed(0)} [${xs.map((x) => mib(s.size, x).toFixed(0)).join(", ")}] | ${median(xs.map((x) => cpuPerGiB(s.size, x))).toFixed(2)}`
+      lines.push(`| ${c.bs} | ${c.qd} | ${f(v.read)} | ${f(v.write)} |`)
+    }
+    lines.push(
+      "",
+      "Commands: `ISCSI_CLI_DIST=1 node packages/cli/bin/iscsi.js dd --if iscsi://127.0.0.1:PORT/IQN/1 --of out.img --bs BS --qd QD --json` and `… dd --if in.img --of iscsi://127.0.0.1:PORT/IQN/1 …` (`npm run bench -- --copy-sweep`).",
+      ""
+    )
+    return lines.join("\n")
+  })
+
+export const runCopyBench = (o: CopyBenchOptions): Promise<string> =>
+  withSetup(o, async (s, where) => {
+    const size = s.size
     writeSparse(s.file("sparse.img"), size, s.sparse)
     console.log(
-      `copy rows: ${o.gib} GiB per copy on ${where.tmpfs ? `tmpfs (${where.dir})` : `${where.dir} (no tmpfs with room)`}; tgtd pid ${info.pid} on ${info.portal}; ${o.rounds} rounds; mostly-zero image: ${s.sparse.length} of ${size / 4096} 4 KiB blocks hold data`
+      `copy rows: ${o.gib} GiB per copy on ${where.tmpfs ? `tmpfs (${where.dir})` : `${where.dir} (no tmpfs with room)`}; tgtd on ${s.host}:${s.port}; ${o.rounds} rounds; mostly-zero image: ${s.sparse.length} of ${size / 4096} 4 KiB blocks hold data`
     )
     const results: Array<RowResult> = []
     let k = 0
@@ -479,10 +542,7 @@ export const runCopyBench = async (o: CopyBenchOptions): Promise<string> => {
     }
     rm(s.file("first.img"))
     return render(o, s, where, results, variants, times)
-  } finally {
-    await instance.stop()
-  }
-}
+  })
 
 const render = (
   o: CopyBenchOptions,

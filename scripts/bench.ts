@@ -22,7 +22,8 @@
  * The copy and startup rows (`iscsi dd` against `qemu-img convert`, process start) are in
  * scripts/bench-copy.ts; a full run ends with them (`--copy`: only them; `--no-copy`: not them;
  * `--copy-rounds N` (3), `--copy-gib N` (2), `--copy-only NAME[,NAME]`, `--startup-runs N` (20),
- * `--copy-timeout S` (120)).
+ * `--copy-timeout S` (120); `--copy-sweep`: dd's transfer sizes × queue depths, where its defaults
+ * come from).
  *
  * Flags: `--quick` (~1 min: one short round each), `--soak` (only the 5-minute RSS run),
  * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
@@ -32,7 +33,7 @@
  * MB/s here are MiB/s (2^20 bytes per second), as iscsi-perf prints them.
  */
 import { Tgt } from "@effect-iscsi/testing"
-import { runCopyBench } from "./bench-copy.ts"
+import { runCopyBench, runCopySweep } from "./bench-copy.ts"
 import { execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -64,6 +65,8 @@ const only = value("--only")?.split(",")
 const writeResults = !flag("--no-results")
 /** Only the copy and startup rows (scripts/bench-copy.ts); `--no-copy` leaves them out of a full run. */
 const copyOnly = flag("--copy")
+/** The dd transfer-size × queue-depth sweep (scripts/bench-copy.ts), written to its own section. */
+const copySweep = flag("--copy-sweep")
 const copyRows = !flag("--no-copy") && !quick && !soak && only === undefined
 const copyOptions = () => ({
   root: ROOT,
@@ -678,9 +681,15 @@ const machine = () => {
 
 // ---- main -----------------------------------------------------------------------------------------
 const main = async () => {
-  if (!fromSource || copyOnly || copyRows) {
+  if (!fromSource || copyOnly || copyRows || copySweep) {
     console.log("npm run build (our process runs the compiled packages/*/dist)")
     execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" })
+  }
+  if (copySweep) {
+    const text = await runCopySweep(copyOptions())
+    console.log(text)
+    if (writeResults) writeSection("sweep", text)
+    return
   }
   if (copyOnly) {
     const text = `${machine()}\n\n${await runCopyBench(copyOptions())}`
@@ -887,7 +896,7 @@ const writeSection = (key: string, text: string) => {
   const re = /<!-- section:(\w+) -->\n([\s\S]*?)<!-- \/section -->/g
   for (let m = re.exec(old); m !== null; m = re.exec(old)) sections.set(m[1]!, m[2]!)
   sections.set(key, `${text}\n`)
-  const order = ["full", "copy", "quick", "soak"]
+  const order = ["full", "copy", "sweep", "quick", "soak"]
   const body = order
     .filter((k) => sections.has(k))
     .map((k) => `<!-- section:${k} -->\n${sections.get(k)}<!-- /section -->`)

@@ -258,6 +258,32 @@ const granuleOf = (src: Endpoint, dst: Endpoint, bs: number): number => {
   return g
 }
 
+/**
+ * Bytes one command may carry on a LUN: the device's own split (a piece, when the CLI opens it) and
+ * its Block Limits' MAXIMUM TRANSFER LENGTH when it reports one (VPD B0h, SBC-4 §6.6.4).
+ */
+const commandBytes = (e: Endpoint): Effect.Effect<number, Scsi.CommandError> => {
+  if (e._tag !== "Lun") return Effect.succeed(Number.POSITIVE_INFINITY)
+  const d = e.device
+  return Effect.map(d.capabilities, (c) => {
+    const limit = c.blockLimits?.maximumTransferLength ?? 0
+    return (limit > 0 ? Math.min(limit, d.maxTransferBlocks) : d.maxTransferBlocks) * d.blockSize
+  })
+}
+
+/** `f` over `[offset, offset + length)` in runs of at most `max` bytes, one after another. */
+const inRuns = <E>(
+  offset: number,
+  length: number,
+  max: number,
+  f: (at: number, start: number, end: number) => Effect.Effect<void, E>
+): Effect.Effect<void, E> => {
+  if (length <= max) return f(offset, 0, length)
+  return Effect.gen(function* () {
+    for (let a = 0; a < length; a += max) yield* f(offset + a, a, Math.min(length, a + max))
+  })
+}
+
 const readAt = (e: Endpoint, offset: number, into: Uint8Array): Effect.Effect<void, Scsi.CommandError | IoError> => {
   if (e._tag === "Lun") return e.device.readInto(offset / e.device.blockSize, into)
   return Effect.flatMap(e.file.readInto(offset, into), (got) =>
@@ -284,16 +310,30 @@ export const run = (
         ? yield* lbaMap(src.device, p.srcOffset / src.device.blockSize)
         : undefined
     const granule = granuleOf(src, dst, p.bs)
+    const readMax = yield* commandBytes(src)
+    const writeMax = yield* commandBytes(dst)
+    const read = (offset: number, into: Uint8Array) =>
+      inRuns(offset, into.length, readMax, (at, a, b) => readAt(src, at, into.subarray(a, b)))
+    const write = (offset: number, data: Uint8Array) =>
+      inRuns(offset, data.length, writeMax, (at, a, b) => writeAt(dst, at, data.subarray(a, b)))
     // one zero block for WRITE SAME, and zeros to write when a deallocated source range must be sent
     const zeroBlock = dst._tag === "Lun" ? new Uint8Array(dst.device.blockSize) : new Uint8Array(0)
     let zeroBytes = 0
     let unreadBytes = 0
 
+    // WRITE SAME's own limit (VPD B0h MAXIMUM WRITE SAME LENGTH; 0: none reported)
+    const sameMax =
+      dst._tag === "Lun" && zeros === "writeSameUnmap"
+        ? ((yield* dst.device.capabilities).blockLimits?.maximumWriteSameLength ?? 0) * dst.device.blockSize ||
+          Number.POSITIVE_INFINITY
+        : Number.POSITIVE_INFINITY
     const putZeros = (offset: number, length: number): Effect.Effect<void, Scsi.CommandError> => {
       zeroBytes += length
       if (zeros !== "writeSameUnmap" || dst._tag !== "Lun") return Effect.void
       const d = dst.device
-      return d.run(Scsi.writeSame16(d.lun, offset / d.blockSize, length / d.blockSize, zeroBlock, { unmap: true }))
+      return inRuns(offset, length, sameMax, (at, a, b) =>
+        d.run(Scsi.writeSame16(d.lun, at / d.blockSize, (b - a) / d.blockSize, zeroBlock, { unmap: true }))
+      )
     }
 
     /** One piece through `buf`: read what must be read, write data runs, zero runs as the destination takes them. */
@@ -310,17 +350,17 @@ export const run = (
           const keepFrom = (p.srcOffset + Math.max(0, i - p.queueDepth) * p.bs) / bs
           holes = yield* srcMap.deallocated(srcAt / bs, length / bs, keepFrom)
         }
-        if (holes.length === 0) yield* readAt(src, srcAt, view)
+        if (holes.length === 0) yield* read(srcAt, view)
         else {
           for (const [a, b] of holes) unreadBytes += b - a
-          yield* Effect.forEach(complement(holes, length), ([a, b]) => readAt(src, srcAt + a, view.subarray(a, b)), {
+          yield* Effect.forEach(complement(holes, length), ([a, b]) => read(srcAt + a, view.subarray(a, b)), {
             concurrency: 8,
             discard: true
           })
         }
         if (zeros === "data") {
           for (const [a, b] of holes) view.fill(0, a, b)
-          return yield* writeAt(dst, dstAt, view)
+          return yield* write(dstAt, view)
         }
         // data runs of what was read; the rest are zeros
         const runs: Ranges = []
@@ -330,7 +370,7 @@ export const run = (
         const gaps = complement(runs, length)
         yield* Effect.forEach(
           [
-            ...runs.map(([a, b]) => writeAt(dst, dstAt + a, view.subarray(a, b))),
+            ...runs.map(([a, b]) => write(dstAt + a, view.subarray(a, b))),
             ...gaps.map(([a, b]) => putZeros(dstAt + a, b - a))
           ],
           (eff) => eff,

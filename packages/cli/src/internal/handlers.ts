@@ -54,10 +54,10 @@ const nonNegative = (name: string, n: number): Effect.Effect<number, Failure.Usa
 const optionalNumber = <A>(o: Option.Option<A>): A | undefined => (Option.isSome(o) ? o.value : undefined)
 
 /** Open the LUN of a URL as a block device for the rest of the scope. */
-const openLun = (text: string, sessions?: Connect.SessionCache) =>
+const openLun = (text: string, sessions?: Connect.SessionCache, options?: BlockDevice.MakeOptions) =>
   Effect.gen(function* () {
     const t = yield* Connect.parseTargetUrl(text, env, { needLun: true })
-    const device = yield* Connect.openDevice(t, sessions ?? Connect.makeSessionCache(env))
+    const device = yield* Connect.openDevice(t, sessions ?? Connect.makeSessionCache(env), options)
     return { target: t, device }
   })
 
@@ -355,10 +355,11 @@ export const write = ({ url, lba, input, json }: Input<typeof Flags.write>) =>
 
 const isUrl = (s: string) => s.toLowerCase().startsWith("iscsi://")
 
-const endpoint = (text: string, role: "source" | "destination", sessions: Connect.SessionCache) =>
+const endpoint = (text: string, role: "source" | "destination", sessions: Connect.SessionCache, bs: number) =>
   Effect.gen(function* () {
     if (isUrl(text)) {
-      const { target, device } = yield* openLun(text, sessions)
+      // one command per piece (the copy splits a piece where the LUN's Block Limits say less)
+      const { target, device } = yield* openLun(text, sessions, { maxTransferBytes: bs })
       return {
         _tag: "Lun" as const,
         label: IscsiUrl.format(target.url),
@@ -389,8 +390,8 @@ export const dd = ({
     // Check both URLs before logging in anywhere.
     for (const s of [src, dst]) if (isUrl(s)) yield* Connect.parseTargetUrl(s, env, { needLun: true })
     const sessions = Connect.makeSessionCache(env)
-    const source = yield* endpoint(src, "source", sessions)
-    const destination = yield* endpoint(dst, "destination", sessions)
+    const source = yield* endpoint(src, "source", sessions, bsBytes ?? Copy.DEFAULT_BS)
+    const destination = yield* endpoint(dst, "destination", sessions, bsBytes ?? Copy.DEFAULT_BS)
     const p = yield* Copy.plan(source, destination, {
       bs: bsBytes,
       count: optionalNumber(count),
