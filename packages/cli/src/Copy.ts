@@ -12,7 +12,8 @@
  * - a LUN that deallocates with WRITE SAME (16) and reads deallocated blocks back as zeros
  *   (`capabilities`: WRITE SAME with UNMAP supported and VPD B2h LBPRZ, as Linux's sd driver and
  *   qemu require before they zero that way) gets one WRITE SAME (16) with UNMAP of a zero block per
- *   run, which the standard lets a device deallocate or write, either way reading back zeros;
+ *   run, which the standard lets a device deallocate or write, either way reading back zeros; from
+ *   a sparse source file, the whole destination range gets that first and the runs nothing;
  * - any other destination (a LUN without those, a device file, an existing file) gets every zero
  *   written, so nothing it held before survives.
  * A thin source LUN (LBPME, GET LBA STATUS supported, LBPRZ) is asked which ranges are deallocated;
@@ -327,9 +328,21 @@ export const run = (
         ? ((yield* dst.device.capabilities).blockLimits?.maximumWriteSameLength ?? 0) * dst.device.blockSize ||
           Number.POSITIVE_INFINITY
         : Number.POSITIVE_INFINITY
+    // A sparse source file (under half of it allocated) is mostly zeros: deallocate the whole
+    // destination range first, then its zero runs need no command at all. A 2 GiB image with 1 %
+    // data to tgt's thin LUN: 2.9 → 1.0 s (3 alternated pairs; npm run bench, sparse-to-thin). Not
+    // for other sources: deallocating what is then written again cost tgtd 15-20 % more CPU on a
+    // random image.
+    const deallocatedFirst = zeros === "writeSameUnmap" && src._tag === "File" && src.file.allocated * 2 < src.file.size
+    if (deallocatedFirst && dst._tag === "Lun") {
+      const d = dst.device
+      yield* inRuns(p.dstOffset, p.total, Math.min(sameMax, 0xffff_ffff * d.blockSize), (at, a, b) =>
+        d.run(Scsi.writeSame16(d.lun, at / d.blockSize, (b - a) / d.blockSize, zeroBlock, { unmap: true }))
+      )
+    }
     const putZeros = (offset: number, length: number): Effect.Effect<void, Scsi.CommandError> => {
       zeroBytes += length
-      if (zeros !== "writeSameUnmap" || dst._tag !== "Lun") return Effect.void
+      if (deallocatedFirst || zeros !== "writeSameUnmap" || dst._tag !== "Lun") return Effect.void
       const d = dst.device
       return inRuns(offset, length, sameMax, (at, a, b) =>
         d.run(Scsi.writeSame16(d.lun, at / d.blockSize, (b - a) / d.blockSize, zeroBlock, { unmap: true }))

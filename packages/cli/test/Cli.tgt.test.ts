@@ -451,6 +451,28 @@ describe("iscsi (child process against tgtd)", () => {
     expect(n.status).toBe(0)
     expect(n.json()).toMatchObject({ zeros: "data", zeroBytes: 0, unreadBytes: 0 })
     expect(fileBytes(thin.path!, thin.size - size, size).equals(image)).toBe(true)
+    // a sparse image: the range is deallocated first, then only the data written
+    const sparse = tmp("sparse.img")
+    const fd = Fs.openSync(sparse, "w")
+    Fs.ftruncateSync(fd, size)
+    for (const block of [0, 7, 8, 100, 311, 511]) Fs.writeSync(fd, image, block * 4096, 4096, block * 4096)
+    Fs.closeSync(fd)
+    fill(thin.path!, thin.size - size)
+    const sp = iscsi([
+      "dd",
+      "--if",
+      sparse,
+      "--of",
+      diskUrl(4),
+      "--bs",
+      "256k",
+      "--seek",
+      String((thin.size - size) / (256 * 1024)),
+      "--json"
+    ])
+    expect(sp.status).toBe(0)
+    expect(sp.json()).toMatchObject({ zeros: "writeSameUnmap", zeroBytes })
+    expect(fileBytes(thin.path!, thin.size - size, size).equals(image)).toBe(true)
   })
 
   it("dd refuses a --bs that is not a multiple of the block size, and a missing file (exit 2, exit 1)", () => {

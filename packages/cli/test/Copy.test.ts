@@ -28,7 +28,7 @@ interface MemFile extends Files.OpenFile {
 }
 
 /** A regular file in memory; `fresh` as if just created with "w". */
-const memFile = (initial: Uint8Array, fresh: boolean): MemFile => {
+const memFile = (initial: Uint8Array, fresh: boolean, allocated = initial.length): MemFile => {
   let data = initial.slice()
   const writes: Array<readonly [number, number]> = []
   const grow = (n: number) => {
@@ -41,6 +41,7 @@ const memFile = (initial: Uint8Array, fresh: boolean): MemFile => {
   return {
     path: "mem",
     size: data.length,
+    allocated,
     regular: true,
     fresh,
     bytes: () => data,
@@ -307,6 +308,20 @@ describe("Copy.run", () => {
     })
   )
 
+  it.effect("sparse file → thin LUN: the whole range deallocated first, then only the data runs written", () =>
+    Effect.gen(function* () {
+      const lun = memLun(junk(2 * src.length), undefined, { thin: true })
+      // a file the file system holds 5 blocks of: sparse
+      const from = memFile(src, false, dataAt.size * 512)
+      const s = yield* Copy.copy(fileEndpoint(from), lunEndpoint(lun), { bs: 8192, seek: 2, queueDepth: 4 })
+      expect(lun.data.subarray(2 * 8192, 2 * 8192 + src.length)).toEqual(src)
+      expect(s).toMatchObject({ zeros: "writeSameUnmap", zeroBytes })
+      const same = lun.log.filter(([op]) => op === "same")
+      expect(same).toEqual([["same", 32, BLOCKS]])
+      expect(lun.log.findIndex(([op]) => op === "write")).toBeGreaterThan(lun.log.indexOf(same[0]!))
+    })
+  )
+
   it.effect("file → LUN without provisioning: the zeros are written (nothing old survives), no WRITE SAME", () =>
     Effect.gen(function* () {
       const lun = memLun(junk(src.length), undefined)
@@ -375,11 +390,14 @@ describe("Copy.run", () => {
         fc.constantFrom("fresh", "file", "thin", "plain"),
         fc.boolean(),
         (layout, bsBlocks, qd, kind, thinSource) => {
+          // the source: a thin LUN (0 = deallocated), or a file that is sparse when mostly zeros
           // per block: 0 deallocated (zeros), 1 zeros but mapped, 2 data
           const blocks = layout.length
           const data = image(blocks, (i) => layout[i] !== 2, blocks)
           const mapped = Uint8Array.from(layout, (x) => (x === 0 ? 0 : 1))
-          const source = memLun(data, mapped, { thin: thinSource, descriptorsPerCall: 3 })
+          const source = thinSource
+            ? memLun(data, mapped, { thin: true, descriptorsPerCall: 3 })
+            : memFile(data, false, layout.filter((x) => x === 2).length * 512)
           const dst =
             kind === "fresh"
               ? memFile(new Uint8Array(0), true)
@@ -387,10 +405,14 @@ describe("Copy.run", () => {
                 ? memFile(junk(data.length), false)
                 : memLun(junk(data.length), undefined, { thin: kind === "thin" })
           Effect.runSync(
-            Copy.copy(lunEndpoint(source), "device" in dst ? lunEndpoint(dst) : fileEndpoint(dst), {
-              bs: bsBlocks * 512,
-              queueDepth: qd
-            })
+            Copy.copy(
+              "device" in source ? lunEndpoint(source) : fileEndpoint(source),
+              "device" in dst ? lunEndpoint(dst) : fileEndpoint(dst),
+              {
+                bs: bsBlocks * 512,
+                queueDepth: qd
+              }
+            )
           )
           expect("device" in dst ? dst.data : dst.bytes()).toEqual(data)
         }

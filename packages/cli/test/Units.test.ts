@@ -245,6 +245,7 @@ const file = (size: number): Copy.Endpoint => ({
   file: {
     path: "file",
     size,
+    allocated: size,
     regular: true,
     fresh: false,
     read: () => Effect.die("unused"),

@@ -24,6 +24,8 @@ export interface OpenFile {
   readonly path: string
   /** Bytes when opened (0 for a device, pipe or terminal). */
   readonly size: number
+  /** Bytes the file system holds for it when opened (less than `size` for a sparse file). */
+  readonly allocated: number
   /** A regular file (not a device, pipe, socket or terminal). */
   readonly regular: boolean
   /**
@@ -76,6 +78,7 @@ export const open = (path: string, flags: "r" | "w" | "r+"): Effect.Effect<OpenF
     return {
       path,
       size: regular ? stat.size : 0,
+      allocated: regular ? stat.blocks * 512 : 0,
       regular,
       fresh: regular && flags === "w",
       read: (offset, length) => {
