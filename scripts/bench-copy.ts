@@ -385,12 +385,21 @@ const startupVariants = (s: Setup): ReadonlyArray<StartupVariant> => [
 // ---- main -------------------------------------------------------------------------------------------
 
 /** A private tgtd with 2 GiB LUNs (or `gib`) on a tmpfs, the second target, and the files' directory. */
-const withSetup = async <A>(o: CopyBenchOptions, f: (s: Setup, where: { dir: string; tmpfs: boolean }) => Promise<A>) => {
+const withSetup = async <A>(
+  o: CopyBenchOptions,
+  f: (s: Setup, where: { dir: string; tmpfs: boolean }) => Promise<A>
+) => {
   Tgt.ensureInstalled([{ cmd: "qemu-img", pkg: "qemu-utils" }, { pkg: "qemu-block-extra" }])
   const size = Math.round(o.gib * GiB)
   const where = pickDir(size)
   const instance = await Tgt.start({ targets: ["disk"], lunSize: size, dir: where.dir })
   const info = instance.info
+  // Ctrl-C: stop the private tgtd and remove its files (gigabytes on a tmpfs) before exiting
+  const interrupted = () => {
+    void instance.stop().then(() => process.exit(130))
+  }
+  process.once("SIGINT", interrupted)
+  process.once("SIGTERM", interrupted)
   try {
     // a second target with tgt's defaults and one file LUN, for LUN → LUN
     const copyLun = Path.join(info.workDir, "copy-lun1.img")
@@ -415,6 +424,8 @@ const withSetup = async <A>(o: CopyBenchOptions, f: (s: Setup, where: { dir: str
     }
     return await f(s, where)
   } finally {
+    process.off("SIGINT", interrupted)
+    process.off("SIGTERM", interrupted)
     await instance.stop()
   }
 }
