@@ -252,11 +252,34 @@ const complement = (holes: Ranges, length: number): Ranges => {
   return out
 }
 
-/** Zero-run granule: 4 KiB where the piece size and the block sizes allow it, else one block. */
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b))
+
+/**
+ * Zero-run granule: a whole number of both sides' blocks (their least common multiple), doubled up
+ * to 4 KiB while the piece size allows, so every run starts and ends on a block of each LUN.
+ */
 const granuleOf = (src: Endpoint, dst: Endpoint, bs: number): number => {
-  let g = Math.max(src._tag === "Lun" ? src.device.blockSize : 1, dst._tag === "Lun" ? dst.device.blockSize : 1)
+  let g = alignOf(src, dst)
   while (g * 2 <= 4096 && bs % (g * 2) === 0) g *= 2
   return g
+}
+
+/** The least common multiple of both sides' block sizes (1 for a file): where a run may start or end. */
+const alignOf = (src: Endpoint, dst: Endpoint): number => {
+  const a = src._tag === "Lun" ? src.device.blockSize : 1
+  const b = dst._tag === "Lun" ? dst.device.blockSize : 1
+  return (a / gcd(a, b)) * b
+}
+
+/** `holes` shrunk to whole `granule`s (what is left of a hole is read like data); empty ones dropped. */
+const toGranules = (holes: Ranges, granule: number, length: number): Ranges => {
+  const out: Ranges = []
+  for (const [a, b] of holes) {
+    const start = Math.ceil(a / granule) * granule
+    const end = b === length ? b : Math.floor(b / granule) * granule
+    if (end > start) out.push([start, end])
+  }
+  return out
 }
 
 /**
@@ -311,6 +334,7 @@ export const run = (
         ? yield* lbaMap(src.device, p.srcOffset / src.device.blockSize)
         : undefined
     const granule = granuleOf(src, dst, p.bs)
+    const align = alignOf(src, dst)
     const readMax = yield* commandBytes(src)
     const writeMax = yield* commandBytes(dst)
     const read = (offset: number, into: Uint8Array) =>
@@ -361,7 +385,7 @@ export const run = (
         if (srcMap !== undefined && src._tag === "Lun") {
           const bs = src.device.blockSize
           const keepFrom = (p.srcOffset + Math.max(0, i - p.queueDepth) * p.bs) / bs
-          holes = yield* srcMap.deallocated(srcAt / bs, length / bs, keepFrom)
+          holes = toGranules(yield* srcMap.deallocated(srcAt / bs, length / bs, keepFrom), align, length)
         }
         if (holes.length === 0) yield* read(srcAt, view)
         else {

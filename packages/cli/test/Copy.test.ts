@@ -381,6 +381,26 @@ describe("Copy.run", () => {
     })
   )
 
+  it("a 512-byte thin source into 4096-byte LUNs: runs and holes cut on the larger blocks", () =>
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(0, 1, 2), { minLength: 8, maxLength: 160 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.boolean(),
+        (raw, bsUnits, qd, thinDst) => {
+          const layout = raw.slice(0, raw.length - (raw.length % 8))
+          const data = image(layout.length, (i) => layout[i] !== 2, layout.length)
+          const mapped = Uint8Array.from(layout, (x) => (x === 0 ? 0 : 1))
+          const source = memLun(data, mapped, { thin: true, descriptorsPerCall: 4 })
+          const dst = memLun(junk(data.length), undefined, { thin: thinDst, blockSize: 4096 })
+          Effect.runSync(Copy.copy(lunEndpoint(source), lunEndpoint(dst), { bs: bsUnits * 4096, queueDepth: qd }))
+          expect(dst.data).toEqual(data)
+        }
+      ),
+      { numRuns: 100 }
+    ))
+
   it("whatever the layout, transfer size and queue depth, the destination ends equal to the source", () =>
     fc.assert(
       fc.property(
