@@ -39,6 +39,11 @@ export interface CopyBenchOptions {
   readonly only?: ReadonlyArray<string> | undefined
   /** Seconds before a qemu-img (or our) copy is given up as timed out. */
   readonly timeoutSeconds: number
+  /**
+   * An earlier build to run in the same rounds as "before": its `packages/cli/bin/iscsi.js` (run with
+   * ISCSI_CLI_DIST=1, so its compiled dist/) and a label (e.g. a commit).
+   */
+  readonly before?: { readonly cli: string; readonly label: string } | undefined
 }
 
 const GiB = 1024 ** 3
@@ -293,12 +298,18 @@ interface RowResult {
   readonly row: Row
   readonly ours: Array<Run>
   readonly oursProgress: Array<Run>
+  readonly before: Array<Run>
   readonly theirs: Array<Run>
   readonly reference: Array<{ cpuPerGiB: number; mibPerSec: number }>
+  /** coreutils dd moving the same bytes between memory and a tmpfs file: the file side's own cost. */
+  readonly fileFloor: Array<Run>
   readonly allocatedOurs: Array<number>
   readonly allocatedTheirs: Array<number>
   readonly summaries: Array<{ zeros: string; zeroBytes: number; unreadBytes: number }>
 }
+
+const listOf = (r: RowResult, w: "ours" | "progress" | "theirs" | "before"): Array<Run> =>
+  w === "theirs" ? r.theirs : w === "progress" ? r.oursProgress : w === "before" ? r.before : r.ours
 
 /** load.ts on disk LUN 1 with dd's transfer size and queue depth: the library's own path, no file. */
 const runReference = (s: Setup, write: boolean, seconds: number) =>
@@ -329,6 +340,27 @@ const runReference = (s: Setup, write: boolean, seconds: number) =>
     })
   })
 
+/**
+ * The file side alone, as dd's copy does it: for LUN → file, `dd if=/dev/zero of=NEW bs=1M` writes
+ * the size into a new file; for file → LUN, `dd if=FILE of=/dev/null bs=1M` reads it.
+ */
+const runFileFloor = async (s: Setup, read: boolean): Promise<Run> => {
+  const count = String(Math.round(s.size / MiB))
+  if (read) {
+    fillRandom(s.file("in.img"), s.size, "floor")
+    return timed("dd", [`if=${s.file("in.img")}`, "of=/dev/null", "bs=1M", "status=none"], s.env, 120)
+  }
+  rm(s.file("floor.img"))
+  const r = await timed(
+    "dd",
+    ["if=/dev/zero", `of=${s.file("floor.img")}`, "bs=1M", `count=${count}`, "status=none"],
+    s.env,
+    120
+  )
+  rm(s.file("floor.img"))
+  return r
+}
+
 /** A tmpfs with room for the run, else the system's temp dir. */
 const pickDir = (size: number): { dir: string; tmpfs: boolean } => {
   const TMPFS_MAGIC = 0x01021994
@@ -352,7 +384,23 @@ interface StartupVariant {
   readonly env?: NodeJS.ProcessEnv | undefined
 }
 
-const startupVariants = (s: Setup): ReadonlyArray<StartupVariant> => [
+const startupVariants = (s: Setup, before?: CopyBenchOptions["before"]): ReadonlyArray<StartupVariant> => [
+  ...(before !== undefined
+    ? [
+        {
+          name: "help-before",
+          title: `\`iscsi --help\` before (${before.label}: the module tree of dist/)`,
+          cmd: NODE,
+          args: [before.cli, "--help"]
+        },
+        {
+          name: "first-byte-before",
+          title: `the same one-piece dd before (${before.label})`,
+          cmd: NODE,
+          args: [before.cli, "dd", "--if", s.url("disk", 1), "--of", s.file("first.img"), "--bs", "64k", "--count", "1"]
+        }
+      ]
+    : []),
   { name: "node", title: "`node -e 0` (the floor: Node's own start)", cmd: NODE, args: ["-e", "0"] },
   {
     name: "help",
@@ -498,15 +546,18 @@ export const runCopyBench = (o: CopyBenchOptions): Promise<string> =>
         row,
         ours: [],
         oursProgress: [],
+        before: [],
         theirs: [],
         reference: [],
+        fileFloor: [],
         allocatedOurs: [],
         allocatedTheirs: [],
         summaries: []
       }
-      const who: Array<"ours" | "progress" | "theirs" | "reference"> = [
+      const who: Array<"ours" | "progress" | "theirs" | "reference" | "before"> = [
         "ours",
         "theirs",
+        ...(o.before !== undefined ? (["before"] as const) : []),
         ...(row.progress === true ? (["progress"] as const) : []),
         ...(row.reference !== undefined ? (["reference"] as const) : [])
       ]
@@ -515,15 +566,21 @@ export const runCopyBench = (o: CopyBenchOptions): Promise<string> =>
           const w = who[(i + round) % who.length]!
           if (w === "reference") {
             r.reference.push(await runReference(s, row.reference === "write", 3))
+            r.fileFloor.push(await runFileFloor(s, row.reference === "write"))
             continue
           }
           row.prepare(s, k++)
           const side = w === "theirs" ? row.theirs(s) : row.ours(s)
-          const args = w === "progress" ? [...side.args, "--progress"] : side.args
+          const args =
+            w === "progress"
+              ? [...side.args, "--progress"]
+              : w === "before"
+                ? [o.before!.cli, ...side.args.slice(1)]
+                : side.args
           const run = await timed(side.cmd, args, s.env, o.timeoutSeconds)
           if (run.timedOut) {
             console.log(`  ${row.name} ${w}: timed out after ${o.timeoutSeconds} s`)
-            ;(w === "theirs" ? r.theirs : w === "progress" ? r.oursProgress : r.ours).push(run)
+            listOf(r, w).push(run)
             continue
           }
           if (!row.check(s)) throw new Error(`${row.name}: ${w}'s copy differs from its source`)
@@ -531,9 +588,9 @@ export const runCopyBench = (o: CopyBenchOptions): Promise<string> =>
             const j = JSON.parse(run.stdout) as { zeros: string; zeroBytes: number; unreadBytes: number }
             r.summaries.push({ zeros: j.zeros, zeroBytes: j.zeroBytes, unreadBytes: j.unreadBytes })
           }
-          if (row.allocated !== undefined && w !== "progress")
+          if (row.allocated !== undefined && (w === "ours" || w === "theirs"))
             (w === "ours" ? r.allocatedOurs : r.allocatedTheirs).push(row.allocated(s))
-          ;(w === "theirs" ? r.theirs : w === "progress" ? r.oursProgress : r.ours).push(run)
+          listOf(r, w).push(run)
           console.log(
             `  ${row.name.padEnd(16)} ${w.padEnd(8)} ${mib(size, run).toFixed(0).padStart(5)} MiB/s  ${run.seconds.toFixed(2)} s  cpu ${run.userSeconds.toFixed(2)} u + ${run.systemSeconds.toFixed(2)} s`
           )
@@ -543,7 +600,7 @@ export const runCopyBench = (o: CopyBenchOptions): Promise<string> =>
       rm(s.file("out.img"))
     }
     // startup: every variant `startupRuns` times, in rotating order
-    const variants = startupVariants(s)
+    const variants = startupVariants(s, o.before)
     const times = new Map<string, Array<Run>>(variants.map((v) => [v.name, []]))
     for (let i = 0; i < o.startupRuns; i++) {
       for (let j = 0; j < variants.length; j++) {
@@ -573,8 +630,8 @@ const render = (
     "- Every copy is checked with `cmp` against its source after the run. CPU = user + system seconds (bash `times`) per GiB copied.",
     `- qemu-img ${qemuVersion()}; our dd: \`ISCSI_CLI_DIST=1 node packages/cli/bin/iscsi.js dd --if SRC --of DST --json\` (defaults: --bs 1M, --qd 8).`,
     "",
-    "| copy | ours MiB/s | qemu-img MiB/s | ours/qemu-img (rounds) | ours CPU s/GiB (user + sys) | qemu-img CPU s/GiB | library bench path CPU s/GiB | zeros |",
-    "|---|---|---|---|---|---|---|---|"
+    `| copy | ours MiB/s | qemu-img MiB/s | ours/qemu-img (rounds) | ours CPU s/GiB (user + sys) | qemu-img CPU s/GiB | library bench path CPU s/GiB; the file side alone (coreutils dd) | zeros |${o.before !== undefined ? ` before (${o.before.label}) MiB/s, CPU s/GiB |` : ""}`,
+    `|---|---|---|---|---|---|---|---|${o.before !== undefined ? "---|" : ""}`
   ]
   for (const r of results) {
     const ok = (xs: ReadonlyArray<Run>) => xs.filter((x) => !x.timedOut)
@@ -607,7 +664,17 @@ const render = (
         ? `> ${(median(oursMib) / (size / MiB / o.timeoutSeconds)).toFixed(0)}× (qemu-img timed out after ${o.timeoutSeconds} s)`
         : `${(median(oursMib) / median(theirsMib)).toFixed(2)}× (${range(ratios.filter(Number.isFinite), 2)})`
     lines.push(
-      `| ${r.row.title} | ${median(oursMib).toFixed(0)} [${oursMib.map((x) => x.toFixed(0)).join(", ")}] | ${theirs.length > 0 ? `${median(theirsMib).toFixed(0)} [${theirsMib.map((x) => x.toFixed(0)).join(", ")}]` : "–"}${timedOut > 0 ? ` (${timedOut} timed out after ${o.timeoutSeconds} s)` : ""} | ${ratio} | ${cpu(ours)} | ${cpu(theirs)} | ${r.reference.length > 0 ? `${median(r.reference.map((x) => x.cpuPerGiB)).toFixed(2)} (load.ts ${r.row.reference} 1 MiB QD8, ${median(r.reference.map((x) => x.mibPerSec)).toFixed(0)} MiB/s)` : "–"} | ${zeros} |`
+      `| ${r.row.title} | ${median(oursMib).toFixed(0)} [${oursMib.map((x) => x.toFixed(0)).join(", ")}] | ${theirs.length > 0 ? `${median(theirsMib).toFixed(0)} [${theirsMib.map((x) => x.toFixed(0)).join(", ")}]` : "–"}${timedOut > 0 ? ` (${timedOut} timed out after ${o.timeoutSeconds} s)` : ""} | ${ratio} | ${cpu(ours)} | ${cpu(theirs)} | ${r.reference.length > 0 ? `${median(r.reference.map((x) => x.cpuPerGiB)).toFixed(2)} (load.ts ${r.row.reference} 1 MiB QD8, ${median(r.reference.map((x) => x.mibPerSec)).toFixed(0)} MiB/s); file side alone ${median(r.fileFloor.map((x) => cpuPerGiB(size, x))).toFixed(2)}` : "–"} | ${zeros} |${
+        o.before !== undefined
+          ? (
+              () => {
+                const b = ok(r.before)
+                const bm = b.map((x) => mib(size, x))
+                return ` ${median(bm).toFixed(0)} [${bm.map((x) => x.toFixed(0)).join(", ")}], ${cpu(b)} |`
+              }
+            )()
+          : ""
+      }`
     )
   }
   const withProgress = results.filter((r) => r.oursProgress.length > 0)
@@ -653,6 +720,9 @@ const render = (
   for (const r of results) {
     lines.push(`- ${r.row.name}: \`${show(r.row.ours(s))}\`; \`${show(r.row.theirs(s))}\``)
   }
+  lines.push(
+    "- the file side alone: `dd if=/dev/zero of=floor.img bs=1M count=SIZE_IN_MiB status=none` (a new file, as LUN → file writes one) and `dd if=in.img of=/dev/null bs=1M status=none`"
+  )
   lines.push(
     `- library bench path: \`node packages/node-transport/benchmark/load.ts '{"iqn":"iqn.2026-11.io.effect-iscsi:disk","lun":1,"queueDepth":8,"blockBytes":1048576,"random":false,"write":false,"digests":false,"warmupSeconds":0.5,"seconds":3,"host":"127.0.0.1","port":PORT}'\` (and \`"write":true\`)`
   )

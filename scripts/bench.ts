@@ -23,7 +23,8 @@
  * scripts/bench-copy.ts; a full run ends with them (`--copy`: only them; `--no-copy`: not them;
  * `--copy-rounds N` (3), `--copy-gib N` (2), `--copy-only NAME[,NAME]`, `--startup-runs N` (20),
  * `--copy-timeout S` (120); `--copy-sweep`: dd's transfer sizes × queue depths, where its defaults
- * come from).
+ * come from; `--copy-before DIR [--copy-before-label L]`: an earlier build of this repository in DIR
+ * run in the same rounds, for before/after figures).
  *
  * Flags: `--quick` (~1 min: one short round each), `--soak` (only the 5-minute RSS run),
  * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
@@ -74,7 +75,14 @@ const copyOptions = () => ({
   gib: Number(value("--copy-gib") ?? 2),
   startupRuns: Number(value("--startup-runs") ?? 20),
   only: value("--copy-only")?.split(","),
-  timeoutSeconds: Number(value("--copy-timeout") ?? 120)
+  timeoutSeconds: Number(value("--copy-timeout") ?? 120),
+  before:
+    value("--copy-before") !== undefined
+      ? {
+          cli: Path.resolve(value("--copy-before")!, "packages/cli/bin/iscsi.js"),
+          label: value("--copy-before-label") ?? Path.basename(value("--copy-before")!)
+        }
+      : undefined
 })
 
 // ---- runners --------------------------------------------------------------------------------------
