@@ -476,7 +476,12 @@ describe("iscsi (child process against tgtd)", () => {
   })
 
   it("dd refuses a --bs that is not a multiple of the block size, and a missing file (exit 2, exit 1)", () => {
-    expect(iscsi(["dd", "--if", diskUrl(2), "--of", tmp("x.bin"), "--bs", "1000", "--count", "1"]).status).toBe(2)
+    // an existing destination file is left as it was: it is emptied only once everything checked out
+    const kept = tmp("x.bin")
+    const before = randomBytes(5000)
+    Fs.writeFileSync(kept, before)
+    expect(iscsi(["dd", "--if", diskUrl(2), "--of", kept, "--bs", "1000", "--count", "1"]).status).toBe(2)
+    expect(Fs.readFileSync(kept).equals(before)).toBe(true)
     const r = iscsi(["dd", "--if", "/nonexistent/iscsi-cli-test", "--of", diskUrl(1)])
     expect(r.status).toBe(1)
     expect(r.stderr).toContain("ENOENT")

@@ -43,18 +43,21 @@ export interface OpenFile {
 }
 
 /**
- * Open `path`: "r" to read it, "w" to create or overwrite it, "r+" to write into an existing one.
+ * Open `path`: "r" to read it, "w" to create or overwrite it, "r+" to write into an existing one,
+ * "create" to create it or open it for writing without truncating it yet (see `truncated`).
  * Positional I/O on the descriptor with Node's callback API, from and into the caller's buffers, on
  * libuv's thread pool. Synchronous `pread`/`pwrite` on the main thread measured the same on tmpfs
  * (2 GiB LUN → file and file → LUN, 3 alternated pairs each) and would stall the socket behind a
  * slow disk, so the pool it is.
  */
-export const open = (path: string, flags: "r" | "w" | "r+"): Effect.Effect<OpenFile, IoError, Scope.Scope> =>
+export const open = (path: string, flags: "r" | "w" | "r+" | "create"): Effect.Effect<OpenFile, IoError, Scope.Scope> =>
   Effect.gen(function* () {
     const fail = ioError(path)
     const fd = yield* Effect.acquireRelease(
       Effect.callback<number, IoError>((resume) => {
-        Fs.open(path, flags, 0o666, (err, fd) => resume(err ? Effect.fail(fail(err)) : Effect.succeed(fd)))
+        Fs.open(path, flags === "create" ? Fs.constants.O_WRONLY | Fs.constants.O_CREAT : flags, 0o666, (err, fd) =>
+          resume(err ? Effect.fail(fail(err)) : Effect.succeed(fd))
+        )
       }),
       (fd) => Effect.callback<void>((resume) => Fs.close(fd, () => resume(Effect.void)))
     )
@@ -105,6 +108,14 @@ export const open = (path: string, flags: "r" | "w" | "r+"): Effect.Effect<OpenF
         })
     }
   })
+
+/**
+ * The same file emptied now (a regular file is truncated to 0 bytes and becomes `fresh`): for a
+ * destination opened with "create", once everything has been checked, so a usage error never
+ * leaves the user's file emptied.
+ */
+export const truncated = (file: OpenFile): Effect.Effect<OpenFile, IoError> =>
+  file.regular ? Effect.as(file.truncate(0), { ...file, size: 0, allocated: 0, fresh: true }) : Effect.succeed(file)
 
 /** Write to stdout and wait until Node has taken the chunk (back-pressure for large reads). */
 export const writeStdout = (chunk: string | Uint8Array): Effect.Effect<void, IoError> =>

@@ -366,7 +366,8 @@ const endpoint = (text: string, role: "source" | "destination", sessions: Connec
         device
       } satisfies Copy.Endpoint
     }
-    const file = yield* Files.open(text, role === "source" ? "r" : "w")
+    // the destination is emptied only once the copy has been checked (see dd)
+    const file = yield* Files.open(text, role === "source" ? "r" : "create")
     return { _tag: "File" as const, label: text, file } satisfies Copy.Endpoint
   })
 
@@ -400,11 +401,14 @@ export const dd = ({
       queueDepth: optionalNumber(qd),
       sparse
     })
+    // everything checked: now a destination file may be emptied (created or truncated, as dd's --of says)
+    const target: Copy.Endpoint =
+      destination._tag === "File" ? { ...destination, file: yield* Files.truncated(destination.file) } : destination
     const progress = yield* Progress.make(
       p.total,
       Option.isSome(showProgress) ? showProgress.value : Files.stderrIsTty()
     )
-    const summary = yield* Copy.run(source, destination, p, progress.add)
+    const summary = yield* Copy.run(source, target, p, progress.add)
     yield* progress.finish
     yield* json
       ? printJson({ ...summary, from: source.label, to: destination.label })
