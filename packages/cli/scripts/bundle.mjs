@@ -32,4 +32,5 @@ const result = await esbuild.build({
 const bytes = Object.entries(result.metafile.outputs)
   .filter(([file]) => file.endsWith(".js"))
   .map(([file, o]) => `${Path.basename(file)} ${Math.round(o.bytes / 1024)} KiB`)
-console.log(`bundled dist/bin: ${bytes.join(", ")}`)
+// stderr: `npm pack --json` prints its JSON on stdout while prepack runs this
+console.error(`bundled dist/bin: ${bytes.join(", ")}`)
