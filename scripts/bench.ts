@@ -29,6 +29,12 @@
  * every READ (`--spans`, recorded by Effect's default tracer: the library's side of tracing, no
  * exporter) — and reports each against "off" with the per-round range; the engine micro-benchmark
  * does the same in-memory (`api off|metrics|spans`).
+ * The copy and startup rows (`iscsi dd` against `qemu-img convert`, process start) are in
+ * scripts/bench-copy.ts; a full run ends with them (`--copy`: only them; `--no-copy`: not them;
+ * `--copy-rounds N` (3), `--copy-gib N` (2), `--copy-only NAME[,NAME]`, `--startup-runs N` (20),
+ * `--copy-timeout S` (120); `--copy-sweep`: dd's transfer sizes × queue depths, where its defaults
+ * come from; `--copy-before DIR [--copy-before-label L]`: an earlier build of this repository in DIR
+ * run in the same rounds, for before/after figures).
  *
  * Flags: `--quick` (~1 min: one short round each), `--soak` (only the 5-minute RSS run),
  * `--rounds N`, `--seconds S`, `--warmup S`, `--only NAME[,NAME]`, `--no-results` (do not write
@@ -38,6 +44,7 @@
  * MB/s here are MiB/s (2^20 bytes per second), as iscsi-perf prints them.
  */
 import { Tgt } from "@effect-iscsi/testing"
+import { runCopyBench, runCopySweep } from "./bench-copy.ts"
 import { execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -70,6 +77,26 @@ const seconds = Number(value("--seconds") ?? (quick ? 1.5 : 5))
 const warmup = Number(value("--warmup") ?? (quick ? 0.5 : 2))
 const only = value("--only")?.split(",")
 const writeResults = !flag("--no-results")
+/** Only the copy and startup rows (scripts/bench-copy.ts); `--no-copy` leaves them out of a full run. */
+const copyOnly = flag("--copy")
+/** The dd transfer-size × queue-depth sweep (scripts/bench-copy.ts), written to its own section. */
+const copySweep = flag("--copy-sweep")
+const copyRows = !flag("--no-copy") && !quick && !soak && only === undefined
+const copyOptions = () => ({
+  root: ROOT,
+  rounds: Number(value("--copy-rounds") ?? 3),
+  gib: Number(value("--copy-gib") ?? 2),
+  startupRuns: Number(value("--startup-runs") ?? 20),
+  only: value("--copy-only")?.split(","),
+  timeoutSeconds: Number(value("--copy-timeout") ?? 120),
+  before:
+    value("--copy-before") !== undefined
+      ? {
+          cli: Path.resolve(value("--copy-before")!, "packages/cli/bin/iscsi.js"),
+          label: value("--copy-before-label") ?? Path.basename(value("--copy-before")!)
+        }
+      : undefined
+})
 
 // ---- runners --------------------------------------------------------------------------------------
 interface Figures {
@@ -823,9 +850,21 @@ const machine = () => {
 
 // ---- main -----------------------------------------------------------------------------------------
 const main = async () => {
-  if (!fromSource) {
+  if (!fromSource || copyOnly || copyRows || copySweep) {
     console.log("npm run build (our process runs the compiled packages/*/dist)")
     execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" })
+  }
+  if (copySweep) {
+    const text = await runCopySweep(copyOptions())
+    console.log(text)
+    if (writeResults) writeSection("sweep", text)
+    return
+  }
+  if (copyOnly) {
+    const text = `${machine()}\n\n${await runCopyBench(copyOptions())}`
+    console.log(text)
+    if (writeResults) writeSection("copy", text)
+    return
   }
   const instance = await Tgt.start({ targets: ["disk", "tuned"] })
   Tgt.ensurePortal(instance.info.controlPort, SECOND_PORTAL, instance.info.port)
@@ -953,6 +992,11 @@ const main = async () => {
   } finally {
     crc.stop()
     await instance.stop()
+  }
+  if (copyRows) {
+    const text = `${machine()}\n\n${await runCopyBench(copyOptions())}`
+    console.log(text)
+    if (writeResults) writeSection("copy", text)
   }
 }
 
@@ -1118,7 +1162,7 @@ const writeSection = (key: string, text: string) => {
   const re = /<!-- section:(\w+) -->\n([\s\S]*?)<!-- \/section -->/g
   for (let m = re.exec(old); m !== null; m = re.exec(old)) sections.set(m[1]!, m[2]!)
   sections.set(key, `${text}\n`)
-  const order = ["full", "quick", "soak"]
+  const order = ["full", "copy", "sweep", "quick", "soak"]
   const body = order
     .filter((k) => sections.has(k))
     .map((k) => `<!-- section:${k} -->\n${sections.get(k)}<!-- /section -->`)

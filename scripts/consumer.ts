@@ -73,7 +73,16 @@ try {
   ) as Array<{ name: string; filename: string; files: Array<{ path: string }> }>
   for (const p of packed) {
     const files = p.files.map((f) => f.path)
-    const must = ["package.json", "LICENSE", "README.md", "CHANGELOG.md", "dist/index.js", "dist/index.d.ts"]
+    const must = [
+      "package.json",
+      "LICENSE",
+      "README.md",
+      "CHANGELOG.md",
+      "dist/index.js",
+      "dist/index.d.ts",
+      // the bundle the installed `iscsi` runs (packages/cli/scripts/bundle.mjs, run by prepack)
+      ...(p.name === "@effect-iscsi/cli" ? ["dist/bin/main.js"] : [])
+    ]
     for (const f of must) if (!files.includes(f)) fail(`${p.name}: the tarball has no ${f}`)
     const bad = files.filter((f) =>
       /(^|\/)test\/|\.test\.|tsbuildinfo|(^|\/)\.tsbuild\/|vitest\.config|tsconfig/.test(f)

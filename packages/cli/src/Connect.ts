@@ -232,9 +232,10 @@ export const makeSessionCache = (env: Env, options: SessionOptions = {}): Sessio
 /** Log in and open the LUN of a URL as a block device (capacity discovered). */
 export const openDevice = (
   t: TargetUrl,
-  sessions: SessionCache
+  sessions: SessionCache,
+  options?: BlockDevice.MakeOptions
 ): Effect.Effect<BlockDevice.BlockDevice, Scsi.CommandError, Scope.Scope> =>
-  Effect.flatMap(sessions.get(t), (ctx) => Effect.provideContext(BlockDevice.make(t.lun ?? 0), ctx))
+  Effect.flatMap(sessions.get(t), (ctx) => Effect.provideContext(BlockDevice.make(t.lun ?? 0, options), ctx))
 
 /** SendTargets discovery on a portal, with CHAP from the URL or environment when given. */
 export const discover = (

@@ -387,8 +387,101 @@ describe("iscsi (child process against tgtd)", () => {
     expect(Fs.readFileSync(dst).equals(data)).toBe(true)
   })
 
+  it("dd zero runs: WRITE SAME (16) UNMAP on the thin LUN, every zero written on LUN 1, holes in a new file, a thin source's deallocated ranges not read", () => {
+    // 2 MiB, data in a few 4 KiB blocks, zeros elsewhere; written over random data in the LUNs' last 2 MiB
+    const size = 2 * 1024 * 1024
+    const image = Buffer.alloc(size)
+    for (const block of [0, 7, 8, 100, 311, 511]) randomBytes(4096).copy(image, block * 4096)
+    const src = tmp("mostly-zero.img")
+    Fs.writeFileSync(src, image)
+    const fill = (path: string, offset: number) => {
+      const fd = Fs.openSync(path, "r+")
+      Fs.writeSync(fd, randomBytes(size), 0, size, offset)
+      Fs.closeSync(fd)
+    }
+    const zeroBytes = size - 6 * 4096
+    for (const lun of [4, 1]) {
+      const l = lunOf("disk", lun)
+      const seek = (l.size - size) / (256 * 1024)
+      fill(l.path!, l.size - size)
+      const r = iscsi(["dd", "--if", src, "--of", diskUrl(lun), "--bs", "256k", "--seek", String(seek), "--json"])
+      expect(r.status).toBe(0)
+      expect(fileBytes(l.path!, l.size - size, size).equals(image)).toBe(true)
+      // the thin LUN deallocates the zero runs (LBPWS, LBPRZ); LUN 1 cannot, so they are written
+      expect(r.json()).toMatchObject(
+        lun === 4 ? { zeros: "writeSameUnmap", zeroBytes } : { zeros: "data", zeroBytes: 0 }
+      )
+    }
+    // the thin LUN back to a new file: GET LBA STATUS says which ranges are deallocated, those are
+    // not read, and the file gets holes there
+    const thin = lunOf("disk", 4)
+    const out = tmp("back.img")
+    const b = iscsi([
+      "dd",
+      "--if",
+      diskUrl(4),
+      "--of",
+      out,
+      "--bs",
+      "256k",
+      "--skip",
+      String((thin.size - size) / (256 * 1024)),
+      "--json"
+    ])
+    expect(b.status).toBe(0)
+    expect(Fs.readFileSync(out).equals(image)).toBe(true)
+    expect(b.json().zeros).toBe("hole")
+    expect(b.json().unreadBytes).toBe(zeroBytes)
+    expect(Fs.statSync(out).blocks * 512).toBeLessThan(size)
+    // --no-sparse: every byte goes as data
+    fill(thin.path!, thin.size - size)
+    const n = iscsi([
+      "dd",
+      "--if",
+      src,
+      "--of",
+      diskUrl(4),
+      "--bs",
+      "256k",
+      "--seek",
+      String((thin.size - size) / (256 * 1024)),
+      "--no-sparse",
+      "--json"
+    ])
+    expect(n.status).toBe(0)
+    expect(n.json()).toMatchObject({ zeros: "data", zeroBytes: 0, unreadBytes: 0 })
+    expect(fileBytes(thin.path!, thin.size - size, size).equals(image)).toBe(true)
+    // a sparse image: the range is deallocated first, then only the data written
+    const sparse = tmp("sparse.img")
+    const fd = Fs.openSync(sparse, "w")
+    Fs.ftruncateSync(fd, size)
+    for (const block of [0, 7, 8, 100, 311, 511]) Fs.writeSync(fd, image, block * 4096, 4096, block * 4096)
+    Fs.closeSync(fd)
+    fill(thin.path!, thin.size - size)
+    const sp = iscsi([
+      "dd",
+      "--if",
+      sparse,
+      "--of",
+      diskUrl(4),
+      "--bs",
+      "256k",
+      "--seek",
+      String((thin.size - size) / (256 * 1024)),
+      "--json"
+    ])
+    expect(sp.status).toBe(0)
+    expect(sp.json()).toMatchObject({ zeros: "writeSameUnmap", zeroBytes })
+    expect(fileBytes(thin.path!, thin.size - size, size).equals(image)).toBe(true)
+  })
+
   it("dd refuses a --bs that is not a multiple of the block size, and a missing file (exit 2, exit 1)", () => {
-    expect(iscsi(["dd", "--if", diskUrl(2), "--of", tmp("x.bin"), "--bs", "1000", "--count", "1"]).status).toBe(2)
+    // an existing destination file is left as it was: it is emptied only once everything checked out
+    const kept = tmp("x.bin")
+    const before = randomBytes(5000)
+    Fs.writeFileSync(kept, before)
+    expect(iscsi(["dd", "--if", diskUrl(2), "--of", kept, "--bs", "1000", "--count", "1"]).status).toBe(2)
+    expect(Fs.readFileSync(kept).equals(before)).toBe(true)
     const r = iscsi(["dd", "--if", "/nonexistent/iscsi-cli-test", "--of", diskUrl(1)])
     expect(r.status).toBe(1)
     expect(r.stderr).toContain("ENOENT")

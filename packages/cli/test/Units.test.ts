@@ -222,6 +222,7 @@ const fakeDevice = (blockSize: number, blockCount: number): BlockDevice.BlockDev
   thinProvisioned: false,
   maxTransferBlocks: 2048,
   read: (_lba, blocks) => Effect.succeed(new Uint8Array(blocks * blockSize)),
+  readInto: () => Effect.void,
   write: () => Effect.void,
   readStream: () => {
     throw new Error("unused")
@@ -230,7 +231,8 @@ const fakeDevice = (blockSize: number, blockCount: number): BlockDevice.BlockDev
     throw new Error("unused")
   },
   capabilities: Effect.succeed(Capabilities.make({})),
-  supports: () => Effect.succeed("unknown")
+  supports: () => Effect.succeed("unknown"),
+  run: () => Effect.die("unused")
 })
 const lun = (blockSize: number, blockCount: number): Copy.Endpoint => ({
   _tag: "Lun",
@@ -240,14 +242,32 @@ const lun = (blockSize: number, blockCount: number): Copy.Endpoint => ({
 const file = (size: number): Copy.Endpoint => ({
   _tag: "File",
   label: "file",
-  file: { path: "file", size, read: () => Effect.die("unused"), write: () => Effect.die("unused") }
+  file: {
+    path: "file",
+    size,
+    allocated: size,
+    regular: true,
+    fresh: false,
+    read: () => Effect.die("unused"),
+    readInto: () => Effect.die("unused"),
+    write: () => Effect.die("unused"),
+    truncate: () => Effect.die("unused")
+  }
 })
 
 describe("Copy.plan", () => {
   it.effect("whole source by default, in bs pieces", () =>
     Effect.gen(function* () {
       const p = yield* Copy.plan(lun(512, 4096), file(0), { bs: 65536 })
-      expect(p).toEqual({ bs: 65536, srcOffset: 0, dstOffset: 0, total: 2 * 1024 * 1024, pieces: 32, queueDepth: 8 })
+      expect(p).toEqual({
+        bs: 65536,
+        srcOffset: 0,
+        dstOffset: 0,
+        total: 2 * 1024 * 1024,
+        pieces: 32,
+        queueDepth: 8,
+        sparse: true
+      })
       const q = yield* Copy.plan(file(3 * 512), lun(512, 16), { bs: 1024, seek: 2 })
       expect(q).toMatchObject({ total: 1536, pieces: 2, dstOffset: 2048 })
     })

@@ -17,7 +17,6 @@
  * buffer at once when that is revoked (`revokeBuffer`). Measured by `npm run bench`
  * (benchmark/RESULTS.md); see .patterns/transport.md.
  */
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as IscsiError from "@effect-iscsi/core/IscsiError"
 import { type Address, type Channel, type Receiver, Transport } from "@effect-iscsi/core/Transport"
 import * as Effect from "effect/Effect"
@@ -338,6 +337,10 @@ const connectNodeSocket = (
     const parent = yield* Effect.scope
     const scope = yield* Scope.fork(parent)
     const openTimeout = options.connectTimeout ?? 10_000
+    // loaded here, not with the module: it loads node:tls, and `require("tls")` alone adds 20-30 ms
+    // of CPU to a process's start (perf stat, 2-core test machine), paid by every `iscsi` run
+    // that never dials TLS
+    const NodeSocket = yield* Effect.promise(() => import("@effect/platform-node/NodeSocket"))
     const socket = options.tls
       ? yield* NodeSocket.makeTls({
           ...(typeof options.tls === "object" ? options.tls : {}),

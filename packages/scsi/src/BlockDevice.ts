@@ -54,6 +54,11 @@ export interface BlockDevice {
   /** Largest number of blocks one command carries (larger reads/writes are split). */
   readonly maxTransferBlocks: number
   readonly read: (lba: number, blocks: number) => Effect.Effect<Uint8Array, CommandError>
+  /**
+   * Read `into.length / blockSize` blocks from `lba` into the caller's buffer (a whole number of
+   * blocks): the socket reads large Data-In segments straight into it, no buffer is allocated.
+   */
+  readonly readInto: (lba: number, into: Uint8Array) => Effect.Effect<void, CommandError>
   readonly write: (
     lba: number,
     data: Uint8Array,
@@ -66,6 +71,11 @@ export interface BlockDevice {
   readonly capabilities: Effect.Effect<Capabilities.Capabilities, CommandError>
   /** `Capabilities.support` for one operation code (and service action) of this LUN. */
   readonly supports: (opcode: number, serviceAction?: number) => Effect.Effect<Capabilities.Support, CommandError>
+  /**
+   * Run any SCSI program on this device's session (`device.run(Scsi.getLbaStatus(device.lun, lba))`):
+   * the commands a block device does not wrap, with no `ScsiTransport` in the environment.
+   */
+  readonly run: <A>(program: Effect.Effect<A, CommandError, ScsiTransport>) => Effect.Effect<A, CommandError>
 }
 
 export interface MakeOptions {
@@ -143,6 +153,12 @@ export const make = Effect.fn("BlockDevice.make")(function* (lunArg?: number, op
     return out
   }
 
+  /** The engine places data in `into`; copy only if it handed back another buffer. */
+  const discardRead = (eff: Effect.Effect<Uint8Array, CommandError, ScsiTransport>, into: Uint8Array) =>
+    Effect.map(eff, (data) => {
+      if (data.buffer !== into.buffer || data.byteOffset !== into.byteOffset) into.set(data)
+    })
+
   const read = (lba: number, blocks: number): Effect.Effect<Uint8Array, CommandError> =>
     Effect.gen(function* () {
       yield* checkRange(lba, blocks)
@@ -150,18 +166,25 @@ export const make = Effect.fn("BlockDevice.make")(function* (lunArg?: number, op
       yield* Effect.all(
         pieces(lba, blocks, maxTransferBlocks).map(([l, n]) => {
           const into = out.subarray((l - lba) * blockSize, (l - lba + n) * blockSize)
-          return readOne(l, n, into).pipe(
-            // The engine places data in `into`; copy only if it handed back another buffer.
-            Effect.tap((data) =>
-              Effect.sync(() => {
-                if (data.buffer !== into.buffer || data.byteOffset !== into.byteOffset) into.set(data)
-              })
-            )
-          )
+          return discardRead(readOne(l, n, into), into)
         }),
         { concurrency: DEFAULT_QUEUE_DEPTH, discard: true }
       )
       return out
+    }).pipe(provide)
+
+  const readInto = (lba: number, into: Uint8Array): Effect.Effect<void, CommandError> =>
+    Effect.gen(function* () {
+      const blocks = yield* checkData(into)
+      yield* checkRange(lba, blocks)
+      if (blocks <= maxTransferBlocks) return yield* discardRead(readOne(lba, blocks, into), into)
+      yield* Effect.all(
+        pieces(lba, blocks, maxTransferBlocks).map(([l, n]) => {
+          const part = into.subarray((l - lba) * blockSize, (l - lba + n) * blockSize)
+          return discardRead(readOne(l, n, part), part)
+        }),
+        { concurrency: DEFAULT_QUEUE_DEPTH, discard: true }
+      )
     }).pipe(provide)
 
   const checkData = (data: Uint8Array): Effect.Effect<number, ScsiError.ScsiError> =>
@@ -297,11 +320,13 @@ export const make = Effect.fn("BlockDevice.make")(function* (lunArg?: number, op
     thinProvisioned: cap.thin,
     maxTransferBlocks,
     read,
+    readInto,
     write,
     readStream,
     writeSink,
     capabilities,
-    supports
+    supports,
+    run: provide
   }
   return device
 })

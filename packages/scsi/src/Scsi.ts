@@ -701,9 +701,17 @@ export const startStopUnit = Effect.fn("Scsi.startStopUnit")(function* (
   yield* Runner.run({ lun, cdb: UnitControl.cdbStartStopUnit(options), direction: "none" })
 })
 
-/** GET LBA STATUS from `lba`: provisioning status descriptors. */
-export const getLbaStatus = Effect.fn("Scsi.getLbaStatus")(function* (lun: number, lba: number) {
-  const len = 8 + 16 * 64
+/**
+ * GET LBA STATUS from `lba`: provisioning status descriptors, as many as `allocationLength` bytes
+ * hold (default 1032: 64 descriptors). A target may take long per command whatever it returns
+ * (tgt: ~20 ms on a 2 GiB thin LUN), so ask for many when mapping a whole LUN: 64 KiB is 4095.
+ */
+export const getLbaStatus = Effect.fn("Scsi.getLbaStatus")(function* (
+  lun: number,
+  lba: number,
+  options?: { readonly allocationLength?: number | undefined }
+) {
+  const len = options?.allocationLength ?? 8 + 16 * 64
   const r = yield* Runner.run({
     lun,
     cdb: GetLbaStatus.cdb(lba, { allocationLength: len }),

@@ -88,22 +88,35 @@ export interface StartOptions {
   readonly verbose?: boolean
   /** Only the targets needed by a benchmark (default: all). */
   readonly targets?: ReadonlyArray<keyof TgtTargets>
+  /**
+   * Directory for the work dir and the LUNs' backing files (default: `os.tmpdir()`); e.g. a tmpfs
+   * such as `/dev/shm` for benchmarks that must not measure a disk.
+   */
+  readonly dir?: string | undefined
 }
 
 export const IQN_PREFIX = "iqn.2026-11.io.effect-iscsi"
 const HOST = "127.0.0.1"
 const RUN_DIR = "/var/run/tgtd"
-const ROOT = Path.join(Os.tmpdir(), "effect-iscsi-tgt")
+const rootOf = (dir: string) => Path.join(dir, "effect-iscsi-tgt")
+const ROOT = rootOf(Os.tmpdir())
 
 const which = (cmd: string): boolean =>
   spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0 || Fs.existsSync(`/usr/sbin/${cmd}`)
 
+/** dpkg says the package is installed. */
+const dpkgInstalled = (pkg: string): boolean =>
+  spawnSync("dpkg-query", ["-W", "-f=$" + "{db:Status-Status}", pkg], { encoding: "utf8" }).stdout === "installed"
+
 /**
- * Install Debian packages when a command is missing (needs root). Runs `apt-get update` once.
- * Throws with a clear message when it can't.
+ * Install Debian packages when a command is missing, or (no `cmd`: a package of libraries or
+ * plugins, e.g. `qemu-block-extra`) when dpkg does not list the package as installed (needs root).
+ * Runs `apt-get update` once. Throws with a clear message when it can't.
  */
-export const ensureInstalled = (pkgs: ReadonlyArray<{ readonly cmd: string; readonly pkg: string }>): void => {
-  const missing = pkgs.filter((p) => !which(p.cmd)).map((p) => p.pkg)
+export const ensureInstalled = (
+  pkgs: ReadonlyArray<{ readonly cmd?: string | undefined; readonly pkg: string }>
+): void => {
+  const missing = pkgs.filter((p) => (p.cmd !== undefined ? !which(p.cmd) : !dpkgInstalled(p.pkg))).map((p) => p.pkg)
   if (missing.length === 0) return
   if (process.getuid?.() !== 0) {
     throw new Error(`missing ${missing.join(", ")}: install with 'sudo apt-get install -y ${missing.join(" ")}'`)
@@ -265,12 +278,13 @@ const spawnTgtd = async (
 /** Start a private tgtd with the standard targets. */
 export const start = async (options: StartOptions = {}): Promise<TgtInstance> => {
   ensureInstalled([{ cmd: "tgtd", pkg: "tgt" }])
-  reapStale(ROOT)
+  const root = options.dir !== undefined ? rootOf(options.dir) : ROOT
+  reapStale(root)
   const lunSize = options.lunSize ?? 64 * 1024 * 1024
   const wanted = new Set<keyof TgtTargets>(options.targets ?? ["disk", "chap", "mutual", "tuned"])
   Fs.mkdirSync(RUN_DIR, { recursive: true })
-  Fs.mkdirSync(ROOT, { recursive: true })
-  const workDir = Fs.mkdtempSync(Path.join(ROOT, "run-"))
+  Fs.mkdirSync(root, { recursive: true })
+  const workDir = Fs.mkdtempSync(Path.join(root, "run-"))
   writeOwner(workDir, 0)
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
